@@ -1,0 +1,3 @@
+module github.com/gradcam/gradcam
+
+go 1.26.8
