@@ -1,0 +1,71 @@
+//go:build amd64 && !purego
+
+package gemm
+
+import "golang.org/x/sys/cpu"
+
+//go:generate go run ./internal/asmgen -out kernels_amd64.s -goout kernels_amd64.go
+
+// asmKernel is the signature of the assembly micro-kernels: the tile at c
+// (row stride ldc) from packed slivers a and b over k steps.
+type asmKernel func(k int, a, b, c *float32, ldc int, p *kparams)
+
+// avx512Set uses 14x32 tiles held in 28 zmm registers. A 14 x kc sliver
+// of A (21 KiB at kc 384) stays in the 48 KiB L1 while the kc x nc block
+// of B (1 MiB) streams from the 2 MiB L2.
+var avx512Set = &kernelSet{
+	name:  "avx512",
+	mr:    14,
+	nr:    32,
+	nrMin: 16,
+	kc:    384,
+	nc:    672,
+	mc:    1008,
+	tile:  tileAVX512,
+}
+
+// avx2Set uses 6x16 tiles held in 12 ymm registers.
+var avx2Set = &kernelSet{
+	name:  "avx2",
+	mr:    6,
+	nr:    16,
+	nrMin: 16,
+	kc:    256,
+	nc:    1024,
+	mc:    1008,
+	tile:  tileAVX2,
+}
+
+// kernelSets returns the kernel families this machine runs, best first.
+func kernelSets() []*kernelSet {
+	var s []*kernelSet
+	if cpu.X86.HasAVX512F {
+		s = append(s, avx512Set)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		s = append(s, avx2Set)
+	}
+	return append(s, goSet)
+}
+
+func tileAVX512(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams) {
+	p.mask = uint32(uint64(1)<<ncols - 1)
+	v := 0
+	if ncols > 16 {
+		v = 1
+	}
+	avx512Kernels[v][mr-1](k, &a[0], &b[0], &c[0], ldc, p)
+}
+
+func tileAVX2(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams) {
+	if ncols < 16 {
+		p.flags |= flagPartial
+	}
+	for j := range p.vmask {
+		p.vmask[j] = 0
+		if j < ncols {
+			p.vmask[j] = -1
+		}
+	}
+	avx2Kernels[mr-1](k, &a[0], &b[0], &c[0], ldc, p)
+}

@@ -1,0 +1,219 @@
+package gemm
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// kernelSet is a family of micro-kernels with the cache blocking that suits
+// it.
+type kernelSet struct {
+	name  string
+	mr    int // rows of a register tile
+	nr    int // columns of a register tile
+	nrMin int // a last sliver of at most nrMin columns is packed nrMin wide
+	kc    int // largest depth of a packed block
+	nc    int // columns of a packed B block (a multiple of nr)
+	mc    int // rows of a packed A panel (a multiple of mr)
+	// tile computes the mr x ncols tile at c from the packed slivers a
+	// (mr values per k step) and b (nr values per k step, or nrMin
+	// when ncols <= nrMin) over k steps, with the epilogue of p.
+	tile func(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams)
+}
+
+// kparams carries the epilogue of one tile to a micro-kernel. Its layout
+// is read by the assembly kernels (see internal/asmgen): do not reorder.
+type kparams struct {
+	alpha   float32
+	beta    float32
+	lo      float32
+	hi      float32
+	mask    uint32 // AVX-512: bit j is set when column j is stored
+	flags   uint32
+	rowBias *float32 // mr values, or nil
+	colBias *float32 // ncols values, or nil
+	vmask   [16]int32
+}
+
+// Flags of kparams; keep in sync with internal/asmgen.
+const (
+	flagLoadC   = 1  // C is read and scaled by beta
+	flagRowBias = 2  // rowBias[r] is added to row r
+	flagColBias = 4  // colBias[j] is added to column j
+	flagClamp   = 8  // the result is clamped to [lo, hi]
+	flagPartial = 16 // ncols is less than nr (AVX2 kernels)
+)
+
+// current is the kernel family used by new calls. Tests switch it.
+var current atomic.Pointer[kernelSet]
+
+func init() {
+	ks := kernelSets()
+	current.Store(ks[0])
+}
+
+// worker holds one goroutine's packing buffers.
+type worker struct {
+	abuf []float32
+	bbuf []float32
+	p    kparams
+}
+
+var workers = sync.Pool{New: func() any { return new(worker) }}
+
+func getWorker() *worker  { return workers.Get().(*worker) }
+func putWorker(w *worker) { workers.Put(w) }
+
+// buffer returns n elements of *buf, growing it as needed, starting on a
+// 64-byte boundary.
+func buffer(buf *[]float32, n int) []float32 {
+	const align = 16 // float32s in 64 bytes
+	if cap(*buf) < n+align {
+		*buf = make([]float32, n+align)
+	}
+	b := (*buf)[:cap(*buf)]
+	off := int(uintptr(unsafe.Pointer(&b[0]))%64) / 4
+	if off != 0 {
+		off = align - off
+	}
+	return b[off : off+n]
+}
+
+// block computes rows [i0, i1) and columns [j0, j1) of C. When A is
+// packed in advance, i0 is a multiple of the tile height.
+func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
+	ks := pr.ks
+	mcMax := ks.mc
+	if pr.pa != nil {
+		mcMax = i1 - i0
+	}
+	p := &w.p
+	p.alpha = pr.alpha
+	o := &pr.opt
+	for ic := i0; ic < i1; ic += mcMax {
+		mc := min(mcMax, i1-ic)
+		for k0 := 0; k0 < pr.k; k0 += pr.kc {
+			kb := min(pr.kc, pr.k-k0)
+			var ap []float32
+			if pr.pa != nil {
+				ap = pr.pa.data[k0*pr.m+ic*kb:]
+			} else {
+				ap = buffer(&w.abuf, mc*kb)
+				packA(ap, pr.transA, pr.a, pr.lda, ic, mc, k0, kb, ks.mr)
+			}
+			first, last := k0 == 0, k0+kb == pr.k
+			flags := uint32(0)
+			p.beta = 1
+			if first {
+				p.beta = pr.beta
+			}
+			if p.beta != 0 {
+				flags |= flagLoadC
+			}
+			if last {
+				if o.RowBias != nil {
+					flags |= flagRowBias
+				}
+				if o.ColBias != nil {
+					flags |= flagColBias
+				}
+				if o.Clamp {
+					flags |= flagClamp
+					p.lo, p.hi = o.Min, o.Max
+				}
+			}
+			for jc := j0; jc < j1; jc += ks.nc {
+				nc := min(ks.nc, j1-jc)
+				bp := buffer(&w.bbuf, (nc+ks.nr-1)/ks.nr*ks.nr*kb)
+				packB(bp, pr.transB, pr.b, pr.ldb, k0, kb, jc, nc, ks.nr, ks.nrMin)
+				for ir := 0; ir < mc; ir += ks.mr {
+					mr := min(ks.mr, mc-ir)
+					as := ap[ir*kb:]
+					row := ic + ir
+					p.rowBias = nil
+					if flags&flagRowBias != 0 {
+						p.rowBias = &o.RowBias[row]
+					}
+					for jr := 0; jr < nc; jr += ks.nr {
+						ncols := min(ks.nr, nc-jr)
+						col := jc + jr
+						p.flags = flags
+						p.colBias = nil
+						if flags&flagColBias != 0 {
+							p.colBias = &o.ColBias[col]
+						}
+						ks.tile(mr, ncols, kb, as, bp[jr*kb:], pr.c[row*pr.ldc+col:], pr.ldc, p)
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA copies rows [i0, i0+rows) and columns [k0, k0+kb) of op(A) into
+// dst as slivers of mr rows (the last one may be shorter): sliver s starts
+// at s*mr*kb and holds, for each k step, one value per row.
+func packA(dst []float32, transA bool, a []float32, lda, i0, rows, k0, kb, mr int) {
+	for ir := 0; ir < rows; ir += mr {
+		h := min(mr, rows-ir)
+		d := dst[ir*kb : ir*kb+h*kb]
+		if transA {
+			for p := 0; p < kb; p++ {
+				src := a[(k0+p)*lda+i0+ir:]
+				copy(d[p*h:p*h+h], src[:h])
+			}
+			continue
+		}
+		for r := 0; r < h; r++ {
+			src := a[(i0+ir+r)*lda+k0:]
+			src = src[:kb]
+			for p, v := range src {
+				d[p*h+r] = v
+			}
+		}
+	}
+}
+
+// packB copies rows [k0, k0+kb) and columns [jc, jc+nc) of op(B) into dst
+// as slivers of nr columns: sliver s starts at s*nr*kb and holds, for each
+// k step, nr values (nrMin when the sliver is the last and at most nrMin
+// wide), zero-padded past the matrix.
+func packB(dst []float32, transB bool, b []float32, ldb, k0, kb, jc, nc, nr, nrMin int) {
+	for jr := 0; jr < nc; jr += nr {
+		w := min(nr, nc-jr)
+		s := nr
+		if w <= nrMin {
+			s = nrMin
+		}
+		d := dst[jr*kb : jr*kb+s*kb]
+		if transB {
+			for j := 0; j < w; j++ {
+				src := b[(jc+jr+j)*ldb+k0:]
+				src = src[:kb]
+				for p, v := range src {
+					d[p*s+j] = v
+				}
+			}
+			if w < s {
+				for p := 0; p < kb; p++ {
+					clear(d[p*s+w : p*s+s])
+				}
+			}
+			continue
+		}
+		if w == 32 && s == 32 {
+			for p := 0; p < kb; p++ {
+				src := b[(k0+p)*ldb+jc+jr:]
+				*(*[32]float32)(d[p*32:]) = [32]float32(src[:32])
+			}
+			continue
+		}
+		for p := 0; p < kb; p++ {
+			src := b[(k0+p)*ldb+jc+jr:]
+			dp := d[p*s : p*s+s]
+			copy(dp, src[:w])
+			clear(dp[w:])
+		}
+	}
+}

@@ -1,0 +1,434 @@
+// Command asmgen writes the Go assembly micro-kernels of package gemm
+// (kernels_amd64.s). Run it through go generate in the gemm directory:
+//
+//	go generate ./gemm/
+//
+// Each kernel computes one register tile of C = alpha*A*B + beta*C from
+// packed operands, following the GotoBLAS/BLIS design: K. Goto and
+// R. van de Geijn, "Anatomy of High-Performance Matrix Multiplication",
+// ACM TOMS 34(3), 2008, and F. Van Zee and R. van de Geijn, "BLIS: A
+// Framework for Rapidly Instantiating BLAS Functionality", ACM TOMS 41(3),
+// 2015. The packed A sliver holds mr values per k step (one per tile row,
+// broadcast), the packed B sliver holds nr values per k step (vector loads
+// along a row of C).
+//
+// Go declaration of every kernel (see kernels_amd64.go):
+//
+//	func name(k int, a, b, c *float32, ldc int, p *kparams)
+//
+// with kparams laid out as
+//
+//	 0 alpha   float32
+//	 4 beta    float32
+//	 8 lo      float32 (clamp lower bound)
+//	12 hi      float32 (clamp upper bound)
+//	16 mask    uint32  (AVX-512: bit j set when column j is stored)
+//	20 flags   uint32  (flag* constants below)
+//	24 rowBias *float32 (mr values, one per row)
+//	32 colBias *float32 (nr values, one per column)
+//	40 vmask   [16]int32 (AVX2: -1 for a stored column, 0 otherwise)
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/format"
+	"log"
+	"os"
+)
+
+// Flags of kparams.flags; keep in sync with package gemm.
+const (
+	flagLoadC   = 1 // C is read and scaled by beta
+	flagRowBias = 2 // rowBias[r] is added to row r
+	flagColBias = 4 // colBias[j] is added to column j
+	flagClamp   = 8 // the result is clamped to [lo, hi]
+	flagPartial = 16
+)
+
+// Offsets in kparams.
+const (
+	offAlpha   = 0
+	offBeta    = 4
+	offLo      = 8
+	offHi      = 12
+	offMask    = 16
+	offFlags   = 20
+	offRowBias = 24
+	offColBias = 32
+	offVMask   = 40
+)
+
+// Parameters of the AVX-512 and AVX2 families.
+const (
+	mr512  = 14 // rows of the AVX-512 tile
+	mr256  = 6  // rows of the AVX2 tile
+	unroll = 4  // k steps per loop iteration
+)
+
+type gen struct {
+	buf bytes.Buffer
+}
+
+func (g *gen) p(format string, args ...any) {
+	fmt.Fprintf(&g.buf, "\t"+format+"\n", args...)
+}
+
+func (g *gen) label(name string) {
+	fmt.Fprintf(&g.buf, "%s:\n", name)
+}
+
+func (g *gen) header(name string) {
+	fmt.Fprintf(&g.buf, "\n// func %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name)
+	fmt.Fprintf(&g.buf, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	g.p("MOVQ k+0(FP), CX")
+	g.p("MOVQ a+8(FP), AX")
+	g.p("MOVQ b+16(FP), BX")
+	g.p("MOVQ c+24(FP), DI")
+	g.p("MOVQ ldc+32(FP), SI")
+	g.p("MOVQ p+40(FP), DX")
+	g.p("SHLQ $2, SI")
+}
+
+// prefetchC touches the rows of the C tile so that they are on their way
+// to the cache while the k loop runs.
+func (g *gen) prefetchC(mr, rowBytes int) {
+	g.p("MOVQ DI, R8")
+	for r := 0; r < mr; r++ {
+		for off := 0; off < rowBytes; off += 64 {
+			g.p("PREFETCHT0 %d(R8)", off)
+		}
+		// Touch the last byte too: the row need not be line aligned.
+		g.p("PREFETCHT0 %d(R8)", rowBytes-1)
+		if r < mr-1 {
+			g.p("ADDQ SI, R8")
+		}
+	}
+}
+
+// kloop emits the k loop, unrolled, calling step(u) for the k step at
+// offset u within an iteration.
+func (g *gen) kloop(mr, nrBytes int, step func(u int)) {
+	g.p("MOVQ CX, R11")
+	g.p("SHRQ $%d, R11", log2(unroll))
+	g.p("ANDQ $%d, CX", unroll-1)
+	g.p("TESTQ R11, R11")
+	g.p("JZ tail")
+	g.label("loop")
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	g.p("ADDQ $%d, AX", unroll*mr*4)
+	g.p("ADDQ $%d, BX", unroll*nrBytes)
+	g.p("DECQ R11")
+	g.p("JNZ loop")
+	g.label("tail")
+	g.p("TESTQ CX, CX")
+	g.p("JZ epilogue")
+	g.label("loop1")
+	step(0)
+	g.p("ADDQ $%d, AX", mr*4)
+	g.p("ADDQ $%d, BX", nrBytes)
+	g.p("DECQ CX")
+	g.p("JNZ loop1")
+	g.label("epilogue")
+}
+
+func log2(n int) int {
+	s := 0
+	for 1<<s < n {
+		s++
+	}
+	return s
+}
+
+// avx512 emits the kernel for an mr x (16*nv) tile held in zmm registers:
+// accumulators Z0.. (row r, vector v in Z[r*nv+v]), B vectors in Z28/Z29,
+// broadcasts in Z30/Z31 (nv == 2) or embedded broadcasts (nv == 1).
+func (g *gen) avx512(mr, nv int) {
+	name := fmt.Sprintf("kernAVX512x%dx%d", mr, 16*nv)
+	g.header(name)
+	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*nv+v) }
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VPXORD %[1]s, %[1]s, %[1]s", acc(r, v))
+		}
+	}
+	g.prefetchC(mr, 64*nv)
+	nrBytes := 64 * nv
+	g.kloop(mr, nrBytes, func(u int) {
+		ao := u * mr * 4
+		bo := u * nrBytes
+		for v := 0; v < nv; v++ {
+			g.p("VMOVUPS %d(BX), Z%d", bo+64*v, 28+v)
+		}
+		for r := 0; r < mr; r++ {
+			if nv == 1 {
+				g.p("VFMADD231PS.BCST %d(AX), Z28, %s", ao+4*r, acc(r, 0))
+				continue
+			}
+			bc := fmt.Sprintf("Z%d", 30+r%2)
+			g.p("VBROADCASTSS %d(AX), %s", ao+4*r, bc)
+			for v := 0; v < nv; v++ {
+				g.p("VFMADD231PS Z%d, %s, %s", 28+v, bc, acc(r, v))
+			}
+		}
+	})
+	// Epilogue: acc = alpha*acc (+ beta*C) (+ bias) (clamp), masked stores.
+	g.p("MOVL %d(DX), R9", offFlags)
+	g.p("MOVL %d(DX), R10", offMask)
+	g.p("KMOVW R10, K1")
+	if nv == 2 {
+		g.p("SHRL $16, R10")
+		g.p("KMOVW R10, K2")
+	}
+	mask := func(v int) string { return fmt.Sprintf("K%d", v+1) }
+	g.p("VBROADCASTSS %d(DX), Z30", offAlpha)
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VMULPS Z30, %[1]s, %[1]s", acc(r, v))
+		}
+	}
+	g.p("TESTL $%d, R9", flagLoadC)
+	g.p("JZ nobeta")
+	g.p("VBROADCASTSS %d(DX), Z31", offBeta)
+	g.p("MOVQ DI, R8")
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VMOVUPS.Z %d(R8), %s, Z%d", 64*v, mask(v), 28+v)
+			g.p("VFMADD231PS Z31, Z%d, %s", 28+v, acc(r, v))
+		}
+		if r < mr-1 {
+			g.p("ADDQ SI, R8")
+		}
+	}
+	g.label("nobeta")
+	g.p("TESTL $%d, R9", flagRowBias)
+	g.p("JZ norowbias")
+	g.p("MOVQ %d(DX), R8", offRowBias)
+	for r := 0; r < mr; r++ {
+		g.p("VBROADCASTSS %d(R8), Z28", 4*r)
+		for v := 0; v < nv; v++ {
+			g.p("VADDPS Z28, %[1]s, %[1]s", acc(r, v))
+		}
+	}
+	g.label("norowbias")
+	g.p("TESTL $%d, R9", flagColBias)
+	g.p("JZ nocolbias")
+	g.p("MOVQ %d(DX), R8", offColBias)
+	for v := 0; v < nv; v++ {
+		g.p("VMOVUPS.Z %d(R8), %s, Z%d", 64*v, mask(v), 28+v)
+	}
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VADDPS Z%d, %[2]s, %[2]s", 28+v, acc(r, v))
+		}
+	}
+	g.label("nocolbias")
+	g.p("TESTL $%d, R9", flagClamp)
+	g.p("JZ noclamp")
+	g.p("VBROADCASTSS %d(DX), Z28", offLo)
+	g.p("VBROADCASTSS %d(DX), Z29", offHi)
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			// Intel operand order vmaxps acc, lo, acc: a NaN in acc
+			// (the second source) is passed through.
+			g.p("VMAXPS %[1]s, Z28, %[1]s", acc(r, v))
+			g.p("VMINPS %[1]s, Z29, %[1]s", acc(r, v))
+		}
+	}
+	g.label("noclamp")
+	g.p("MOVQ DI, R8")
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VMOVUPS %s, %s, %d(R8)", acc(r, v), mask(v), 64*v)
+		}
+		if r < mr-1 {
+			g.p("ADDQ SI, R8")
+		}
+	}
+	g.p("VZEROUPPER")
+	g.p("RET")
+}
+
+// avx2 emits the kernel for an mr x 16 tile held in ymm registers:
+// accumulators Y0..Y11 (row r, vector v in Y[2r+v]), B vectors in Y12/Y13,
+// broadcasts in Y14/Y15.
+func (g *gen) avx2(mr int) {
+	const nv = 2
+	name := fmt.Sprintf("kernAVX2x%dx16", mr)
+	g.header(name)
+	acc := func(r, v int) string { return fmt.Sprintf("Y%d", r*nv+v) }
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VXORPS %[1]s, %[1]s, %[1]s", acc(r, v))
+		}
+	}
+	g.prefetchC(mr, 64)
+	const nrBytes = 64
+	g.kloop(mr, nrBytes, func(u int) {
+		ao := u * mr * 4
+		bo := u * nrBytes
+		g.p("VMOVUPS %d(BX), Y12", bo)
+		g.p("VMOVUPS %d(BX), Y13", bo+32)
+		for r := 0; r < mr; r++ {
+			bc := fmt.Sprintf("Y%d", 14+r%2)
+			g.p("VBROADCASTSS %d(AX), %s", ao+4*r, bc)
+			for v := 0; v < nv; v++ {
+				g.p("VFMADD231PS Y%d, %s, %s", 12+v, bc, acc(r, v))
+			}
+		}
+	})
+	g.p("MOVL %d(DX), R9", offFlags)
+	g.p("VMOVUPS %d(DX), Y12", offVMask)
+	g.p("VMOVUPS %d(DX), Y13", offVMask+32)
+	g.p("VBROADCASTSS %d(DX), Y14", offAlpha)
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VMULPS Y14, %[1]s, %[1]s", acc(r, v))
+		}
+	}
+	g.p("TESTL $%d, R9", flagLoadC)
+	g.p("JZ nobeta")
+	g.p("VBROADCASTSS %d(DX), Y14", offBeta)
+	g.p("MOVQ DI, R8")
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			// Masked loads never touch the columns outside the tile.
+			g.p("VMASKMOVPS %d(R8), Y%d, Y15", 32*v, 12+v)
+			g.p("VFMADD231PS Y14, Y15, %s", acc(r, v))
+		}
+		if r < mr-1 {
+			g.p("ADDQ SI, R8")
+		}
+	}
+	g.label("nobeta")
+	g.p("TESTL $%d, R9", flagRowBias)
+	g.p("JZ norowbias")
+	g.p("MOVQ %d(DX), R8", offRowBias)
+	for r := 0; r < mr; r++ {
+		g.p("VBROADCASTSS %d(R8), Y15", 4*r)
+		for v := 0; v < nv; v++ {
+			g.p("VADDPS Y15, %[1]s, %[1]s", acc(r, v))
+		}
+	}
+	g.label("norowbias")
+	g.p("TESTL $%d, R9", flagColBias)
+	g.p("JZ nocolbias")
+	g.p("MOVQ %d(DX), R8", offColBias)
+	g.p("VMASKMOVPS 0(R8), Y12, Y14")
+	g.p("VMASKMOVPS 32(R8), Y13, Y15")
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VADDPS Y%d, %[2]s, %[2]s", 14+v, acc(r, v))
+		}
+	}
+	g.label("nocolbias")
+	g.p("TESTL $%d, R9", flagClamp)
+	g.p("JZ noclamp")
+	g.p("VBROADCASTSS %d(DX), Y14", offLo)
+	g.p("VBROADCASTSS %d(DX), Y15", offHi)
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VMAXPS %[1]s, Y14, %[1]s", acc(r, v))
+			g.p("VMINPS %[1]s, Y15, %[1]s", acc(r, v))
+		}
+	}
+	g.label("noclamp")
+	g.p("MOVQ DI, R8")
+	g.p("TESTL $%d, R9", flagPartial)
+	g.p("JNZ partial")
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VMOVUPS %s, %d(R8)", acc(r, v), 32*v)
+		}
+		if r < mr-1 {
+			g.p("ADDQ SI, R8")
+		}
+	}
+	g.p("VZEROUPPER")
+	g.p("RET")
+	g.label("partial")
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VMASKMOVPS %s, Y%d, %d(R8)", acc(r, v), 12+v, 32*v)
+		}
+		if r < mr-1 {
+			g.p("ADDQ SI, R8")
+		}
+	}
+	g.p("VZEROUPPER")
+	g.p("RET")
+}
+
+// goDecls returns the Go declarations of the kernels and their tables.
+func goDecls() []byte {
+	var b bytes.Buffer
+	b.WriteString("// Code generated by gemm/internal/asmgen. DO NOT EDIT.\n\n")
+	b.WriteString("//go:build amd64 && !purego\n\n")
+	b.WriteString("package gemm\n")
+	var names512 [2][]string
+	for nv := 1; nv <= 2; nv++ {
+		for mr := 1; mr <= mr512; mr++ {
+			name := fmt.Sprintf("kernAVX512x%dx%d", mr, 16*nv)
+			names512[nv-1] = append(names512[nv-1], name)
+			fmt.Fprintf(&b, "\n// %s computes an %dx%d tile with AVX-512.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, mr, 16*nv, name)
+		}
+	}
+	var names256 []string
+	for mr := 1; mr <= mr256; mr++ {
+		name := fmt.Sprintf("kernAVX2x%dx16", mr)
+		names256 = append(names256, name)
+		fmt.Fprintf(&b, "\n// %s computes an %dx16 tile with AVX2 and FMA.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, mr, name)
+	}
+	fmt.Fprintf(&b, "\n// avx512Kernels[v][r] computes an (r+1) x 16*(v+1) tile.\nvar avx512Kernels = [2][%d]asmKernel{\n", mr512)
+	for _, row := range names512 {
+		b.WriteString("\t{")
+		for i, n := range row {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(n)
+		}
+		b.WriteString("},\n")
+	}
+	b.WriteString("}\n")
+	fmt.Fprintf(&b, "\n// avx2Kernels[r] computes an (r+1) x 16 tile.\nvar avx2Kernels = [%d]asmKernel{", mr256)
+	for i, n := range names256 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(n)
+	}
+	b.WriteString("}\n")
+	src, err := format.Source(b.Bytes())
+	if err != nil {
+		log.Fatal(err)
+	}
+	return src
+}
+
+func main() {
+	out := flag.String("out", "kernels_amd64.s", "assembly output file")
+	goOut := flag.String("goout", "kernels_amd64.go", "Go declarations output file")
+	flag.Parse()
+	if err := os.WriteFile(*goOut, goDecls(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	var g gen
+	g.buf.WriteString("// Code generated by gemm/internal/asmgen. DO NOT EDIT.\n\n")
+	g.buf.WriteString("//go:build amd64 && !purego\n\n")
+	g.buf.WriteString("#include \"textflag.h\"\n")
+	for nv := 1; nv <= 2; nv++ {
+		for mr := 1; mr <= mr512; mr++ {
+			g.avx512(mr, nv)
+		}
+	}
+	for mr := 1; mr <= mr256; mr++ {
+		g.avx2(mr)
+	}
+	if err := os.WriteFile(*out, g.buf.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,48 @@
+package gemm
+
+import "fmt"
+
+// PackedA is a matrix op(A) packed once for use as the left operand of many
+// products, such as the weights of a convolution computed as
+// W[Cout x K] * col[K x HW]. It is read-only after PackA and may be used by
+// concurrent calls.
+type PackedA struct {
+	ks   *kernelSet
+	m, k int
+	data []float32
+}
+
+// PackA packs op(A), an m x k matrix stored row-major with row stride lda
+// (transposed, as k x m, when transA), for SgemmPackedA.
+func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
+	if m < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: negative dimension m=%d k=%d", m, k))
+	}
+	if transA {
+		checkMatrix("A", k, m, a, lda)
+	} else {
+		checkMatrix("A", m, k, a, lda)
+	}
+	ks := current.Load()
+	pa := &PackedA{ks: ks, m: m, k: k, data: make([]float32, m*k)}
+	kc := blockDepth(k, ks.kc)
+	for k0 := 0; k0 < k; k0 += kc {
+		kb := min(kc, k-k0)
+		packA(pa.data[k0*m:], transA, a, lda, 0, m, k0, kb, ks.mr)
+	}
+	return pa
+}
+
+// Dims returns the dimensions of op(A): m rows and k columns.
+func (pa *PackedA) Dims() (m, k int) { return pa.m, pa.k }
+
+// SgemmPackedA computes C = alpha*op(A)*op(B) + beta*C like SgemmWith, with
+// op(A) (m x k) packed in advance by PackA. op(B) is k x n; opt may be nil.
+func SgemmPackedA(pa *PackedA, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, opt *Options) {
+	if n < 0 {
+		panic(fmt.Sprintf("gemm: negative dimension n=%d", n))
+	}
+	pr := problem{ks: pa.ks, pa: pa}
+	pr.setup(transB, pa.m, n, pa.k, alpha, b, ldb, beta, c, ldc, opt)
+	pr.run()
+}
