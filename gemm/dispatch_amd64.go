@@ -21,6 +21,7 @@ var avx512Set = &kernelSet{
 	kc:    384,
 	nc:    672,
 	mc:    1008,
+	pack:  packAVX512,
 	tile:  tileAVX512,
 }
 
@@ -33,6 +34,7 @@ var avx2Set = &kernelSet{
 	kc:    256,
 	nc:    1024,
 	mc:    1008,
+	pack:  packGo,
 	tile:  tileAVX2,
 }
 
@@ -68,4 +70,28 @@ func tileAVX2(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams) {
 		}
 	}
 	avx2Kernels[mr-1](k, &a[0], &b[0], &c[0], ldc, p)
+}
+
+// packAVX512 is packGo with AVX-512 gathers and masked moves.
+func packAVX512(dst, src []float32, base, ld, k, rows, stride int, gather bool) {
+	if k == 0 {
+		return
+	}
+	if ld >= 1<<25 || rows > 32 || stride > 32 {
+		packGo(dst, src, base, ld, k, rows, stride, gather)
+		return
+	}
+	last := base + (k-1)*ld + rows - 1
+	if gather {
+		last = base + (rows-1)*ld + k - 1
+	}
+	_ = src[last]
+	_ = dst[k*stride-1]
+	gmask := uint32(uint64(1)<<rows - 1)
+	smask := uint32(uint64(1)<<stride - 1)
+	if gather {
+		gatherPack(&dst[0], &src[base], ld, k, gmask, smask)
+	} else {
+		copyPack(&dst[0], &src[base], ld, k, gmask, smask)
+	}
 }

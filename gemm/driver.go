@@ -16,6 +16,8 @@ type kernelSet struct {
 	kc    int // largest depth of a packed block
 	nc    int // columns of a packed B block (a multiple of nr)
 	mc    int // rows of a packed A panel (a multiple of mr)
+	// pack copies operand slivers, with the semantics of packGo.
+	pack func(dst, src []float32, base, ld, k, rows, stride int, gather bool)
 	// tile computes the mr x ncols tile at c from the packed slivers a
 	// (mr values per k step) and b (nr values per k step, or nrMin
 	// when ncols <= nrMin) over k steps, with the epilogue of p.
@@ -100,7 +102,7 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 				ap = pr.pa.data[k0*pr.m+ic*kb:]
 			} else {
 				ap = buffer(&w.abuf, mc*kb)
-				packA(ap, pr.transA, pr.a, pr.lda, ic, mc, k0, kb, ks.mr)
+				ks.packA(ap, pr.transA, pr.a, pr.lda, ic, mc, k0, kb)
 			}
 			first, last := k0 == 0, k0+kb == pr.k
 			flags := uint32(0)
@@ -126,7 +128,7 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 			for jc := j0; jc < j1; jc += ks.nc {
 				nc := min(ks.nc, j1-jc)
 				bp := buffer(&w.bbuf, (nc+ks.nr-1)/ks.nr*ks.nr*kb)
-				packB(bp, pr.transB, pr.b, pr.ldb, k0, kb, jc, nc, ks.nr, ks.nrMin)
+				ks.packB(bp, pr.transB, pr.b, pr.ldb, k0, kb, jc, nc)
 				for ir := 0; ir < mc; ir += ks.mr {
 					mr := min(ks.mr, mc-ir)
 					as := ap[ir*kb:]
@@ -154,23 +156,14 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 // packA copies rows [i0, i0+rows) and columns [k0, k0+kb) of op(A) into
 // dst as slivers of mr rows (the last one may be shorter): sliver s starts
 // at s*mr*kb and holds, for each k step, one value per row.
-func packA(dst []float32, transA bool, a []float32, lda, i0, rows, k0, kb, mr int) {
-	for ir := 0; ir < rows; ir += mr {
-		h := min(mr, rows-ir)
+func (ks *kernelSet) packA(dst []float32, transA bool, a []float32, lda, i0, rows, k0, kb int) {
+	for ir := 0; ir < rows; ir += ks.mr {
+		h := min(ks.mr, rows-ir)
 		d := dst[ir*kb : ir*kb+h*kb]
 		if transA {
-			for p := 0; p < kb; p++ {
-				src := a[(k0+p)*lda+i0+ir:]
-				copy(d[p*h:p*h+h], src[:h])
-			}
-			continue
-		}
-		for r := 0; r < h; r++ {
-			src := a[(i0+ir+r)*lda+k0:]
-			src = src[:kb]
-			for p, v := range src {
-				d[p*h+r] = v
-			}
+			ks.pack(d, a, k0*lda+i0+ir, lda, kb, h, h, false)
+		} else {
+			ks.pack(d, a, (i0+ir)*lda+k0, lda, kb, h, h, true)
 		}
 	}
 }
@@ -179,41 +172,46 @@ func packA(dst []float32, transA bool, a []float32, lda, i0, rows, k0, kb, mr in
 // as slivers of nr columns: sliver s starts at s*nr*kb and holds, for each
 // k step, nr values (nrMin when the sliver is the last and at most nrMin
 // wide), zero-padded past the matrix.
-func packB(dst []float32, transB bool, b []float32, ldb, k0, kb, jc, nc, nr, nrMin int) {
-	for jr := 0; jr < nc; jr += nr {
-		w := min(nr, nc-jr)
-		s := nr
-		if w <= nrMin {
-			s = nrMin
+func (ks *kernelSet) packB(dst []float32, transB bool, b []float32, ldb, k0, kb, jc, nc int) {
+	for jr := 0; jr < nc; jr += ks.nr {
+		w := min(ks.nr, nc-jr)
+		s := ks.nr
+		if w <= ks.nrMin {
+			s = ks.nrMin
 		}
 		d := dst[jr*kb : jr*kb+s*kb]
 		if transB {
-			for j := 0; j < w; j++ {
-				src := b[(jc+jr+j)*ldb+k0:]
-				src = src[:kb]
-				for p, v := range src {
-					d[p*s+j] = v
-				}
-			}
-			if w < s {
-				for p := 0; p < kb; p++ {
-					clear(d[p*s+w : p*s+s])
-				}
-			}
-			continue
+			ks.pack(d, b, (jc+jr)*ldb+k0, ldb, kb, w, s, true)
+		} else {
+			ks.pack(d, b, k0*ldb+jc+jr, ldb, kb, w, s, false)
 		}
-		if w == 32 && s == 32 {
-			for p := 0; p < kb; p++ {
-				src := b[(k0+p)*ldb+jc+jr:]
-				*(*[32]float32)(d[p*32:]) = [32]float32(src[:32])
+	}
+}
+
+// packGo copies k steps of rows values each from src into dst, step p at
+// dst[p*stride:], zero-padded to stride values. Value r of step p is
+// src[base+r*ld+p] when gather (reading down the rows of a row-major
+// matrix), else src[base+p*ld+r].
+func packGo(dst, src []float32, base, ld, k, rows, stride int, gather bool) {
+	dst = dst[:k*stride]
+	if gather {
+		for r := 0; r < rows; r++ {
+			s := src[base+r*ld:]
+			s = s[:k]
+			for p, v := range s {
+				dst[p*stride+r] = v
 			}
-			continue
 		}
-		for p := 0; p < kb; p++ {
-			src := b[(k0+p)*ldb+jc+jr:]
-			dp := d[p*s : p*s+s]
-			copy(dp, src[:w])
-			clear(dp[w:])
+		if rows < stride {
+			for p := 0; p < k; p++ {
+				clear(dst[p*stride+rows : p*stride+stride])
+			}
 		}
+		return
+	}
+	for p := 0; p < k; p++ {
+		d := dst[p*stride : p*stride+stride]
+		copy(d, src[base+p*ld:][:rows])
+		clear(d[rows:])
 	}
 }

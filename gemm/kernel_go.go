@@ -11,6 +11,7 @@ var goSet = &kernelSet{
 	kc:    256,
 	nc:    512,
 	mc:    256,
+	pack:  packGo,
 	tile:  tileGo,
 }
 

@@ -174,6 +174,16 @@ func kernAVX2x5x16(k int, a, b, c *float32, ldc int, p *kparams)
 //go:noescape
 func kernAVX2x6x16(k int, a, b, c *float32, ldc int, p *kparams)
 
+// gatherPack packs k steps with AVX-512 (see internal/asmgen).
+//
+//go:noescape
+func gatherPack(dst, src *float32, ld, k int, gmask, smask uint32)
+
+// copyPack packs k steps with AVX-512 (see internal/asmgen).
+//
+//go:noescape
+func copyPack(dst, src *float32, ld, k int, gmask, smask uint32)
+
 // avx512Kernels[v][r] computes an (r+1) x 16*(v+1) tile.
 var avx512Kernels = [2][14]asmKernel{
 	{kernAVX512x1x16, kernAVX512x2x16, kernAVX512x3x16, kernAVX512x4x16, kernAVX512x5x16, kernAVX512x6x16, kernAVX512x7x16, kernAVX512x8x16, kernAVX512x9x16, kernAVX512x10x16, kernAVX512x11x16, kernAVX512x12x16, kernAVX512x13x16, kernAVX512x14x16},

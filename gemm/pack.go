@@ -28,7 +28,7 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 	kc := blockDepth(k, ks.kc)
 	for k0 := 0; k0 < k; k0 += kc {
 		kb := min(kc, k-k0)
-		packA(pa.data[k0*m:], transA, a, lda, 0, m, k0, kb, ks.mr)
+		ks.packA(pa.data[k0*m:], transA, a, lda, 0, m, k0, kb)
 	}
 	return pa
 }

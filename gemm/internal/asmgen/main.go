@@ -382,6 +382,9 @@ func goDecls() []byte {
 		names256 = append(names256, name)
 		fmt.Fprintf(&b, "\n// %s computes an %dx16 tile with AVX2 and FMA.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, mr, name)
 	}
+	for _, name := range []string{"gatherPack", "copyPack"} {
+		fmt.Fprintf(&b, "\n// %s packs k steps with AVX-512 (see internal/asmgen).\n//\n//go:noescape\nfunc %s(dst, src *float32, ld, k int, gmask, smask uint32)\n", name, name)
+	}
 	fmt.Fprintf(&b, "\n// avx512Kernels[v][r] computes an (r+1) x 16*(v+1) tile.\nvar avx512Kernels = [2][%d]asmKernel{\n", mr512)
 	for _, row := range names512 {
 		b.WriteString("\t{")
@@ -409,6 +412,98 @@ func goDecls() []byte {
 	return src
 }
 
+// packers emits the AVX-512 packing routines. Both copy k steps of up to 32
+// values into dst, one step every stride floats (stride <= 32), writing
+// zeros past the values selected by gmask (bit r for value r) up to
+// smask (the stored lanes):
+//
+//	func gatherPack(dst, src *float32, ld, k int, gmask, smask uint32)
+//	    value r of step p is src[r*ld+p] (rows of a row-major matrix)
+//	func copyPack(dst, src *float32, ld, k int, gmask, smask uint32)
+//	    value r of step p is src[p*ld+r] (a row of a row-major matrix)
+//
+// stride is popcount(smask) floats.
+func (g *gen) packers() {
+	g.buf.WriteString("\nDATA iota<>+0(SB)/8, $0x0000000100000000\n")
+	for i := 1; i < 8; i++ {
+		fmt.Fprintf(&g.buf, "DATA iota<>+%d(SB)/8, $0x%08x%08x\n", 8*i, 2*i+1, 2*i)
+	}
+	g.buf.WriteString("GLOBL iota<>(SB), RODATA|NOPTR, $64\n")
+	for _, gather := range []bool{true, false} {
+		name := "copyPack"
+		if gather {
+			name = "gatherPack"
+		}
+		fmt.Fprintf(&g.buf, "\n// func %s(dst, src *float32, ld, k int, gmask, smask uint32)\n", name)
+		fmt.Fprintf(&g.buf, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
+		g.p("MOVQ dst+0(FP), DI")
+		g.p("MOVQ src+8(FP), SI")
+		g.p("MOVQ ld+16(FP), AX")
+		g.p("MOVQ k+24(FP), CX")
+		g.p("MOVL gmask+32(FP), R8")
+		g.p("MOVL smask+36(FP), R9")
+		g.p("KMOVW R8, K3")
+		g.p("SHRL $16, R8")
+		g.p("KMOVW R8, K4")
+		g.p("KMOVW R9, K5")
+		g.p("MOVL R9, R10")
+		g.p("SHRL $16, R10")
+		g.p("KMOVW R10, K6")
+		g.p("POPCNTL R9, DX")
+		g.p("SHLQ $2, DX")
+		if gather {
+			// Z30 = r*ld for r in 0..15, Z31 = (r+16)*ld.
+			g.p("VPBROADCASTD AX, Z29")
+			g.p("VMOVDQU32 iota<>(SB), Z30")
+			g.p("VPMULLD Z29, Z30, Z30")
+			g.p("VPSLLD $4, Z29, Z29")
+			g.p("VPADDD Z29, Z30, Z31")
+			g.p("MOVQ $4, AX")
+		} else {
+			g.p("SHLQ $2, AX")
+		}
+		g.p("TESTQ CX, CX")
+		g.p("JZ done")
+		g.p("CMPL R10, $0")
+		g.p("JNE loop2")
+		g.label("loop1")
+		if gather {
+			g.p("KMOVW K3, K1")
+			g.p("VPXORD Z0, Z0, Z0")
+			g.p("VGATHERDPS (SI)(Z30*4), K1, Z0")
+		} else {
+			g.p("VMOVUPS.Z (SI), K3, Z0")
+		}
+		g.p("VMOVUPS Z0, K5, (DI)")
+		g.p("ADDQ AX, SI")
+		g.p("ADDQ DX, DI")
+		g.p("DECQ CX")
+		g.p("JNZ loop1")
+		g.p("JMP done")
+		g.label("loop2")
+		if gather {
+			g.p("KMOVW K3, K1")
+			g.p("KMOVW K4, K2")
+			g.p("VPXORD Z0, Z0, Z0")
+			g.p("VPXORD Z1, Z1, Z1")
+			g.p("VGATHERDPS (SI)(Z30*4), K1, Z0")
+			g.p("VGATHERDPS (SI)(Z31*4), K2, Z1")
+		} else {
+			g.p("VMOVUPS.Z (SI), K3, Z0")
+			g.p("VMOVUPS.Z 64(SI), K4, Z1")
+		}
+		g.p("VMOVUPS Z0, K5, (DI)")
+		g.p("VMOVUPS Z1, K6, 64(DI)")
+		g.p("ADDQ AX, SI")
+		g.p("ADDQ DX, DI")
+		g.p("DECQ CX")
+		g.p("JNZ loop2")
+		g.label("done")
+		g.p("VZEROUPPER")
+		g.p("RET")
+	}
+}
+
 func main() {
 	out := flag.String("out", "kernels_amd64.s", "assembly output file")
 	goOut := flag.String("goout", "kernels_amd64.go", "Go declarations output file")
@@ -428,6 +523,7 @@ func main() {
 	for mr := 1; mr <= mr256; mr++ {
 		g.avx2(mr)
 	}
+	g.packers()
 	if err := os.WriteFile(*out, g.buf.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
