@@ -453,16 +453,11 @@ func convForward(ctx *Ctx, s *convShape, x, w, bias, y []float32) {
 			convIm2col(inner, &s.g, xg, cg, col)
 			src = col
 		}
-		mmParallel(inner, false, false, mg, p, kr, 1, wg, kr, src, p, 0, yg, p)
+		var bg []float32
 		if bias != nil {
-			for j := range mg {
-				bv := bias[g*mg+j]
-				row := yg[j*p : (j+1)*p]
-				for i := range row {
-					row[i] += bv
-				}
-			}
+			bg = bias[g*mg : (g+1)*mg]
 		}
+		mmParallel(inner, false, false, mg, p, kr, 1, wg, kr, src, p, 0, yg, p, bg)
 	})
 }
 
@@ -600,10 +595,10 @@ func convBackwardData(ctx *Ctx, s *convShape, dy, w, dx []float32) {
 		wg := w[g*mg*kr:][:mg*kr]
 		dxg := dx[(n*s.c+g*cg)*inSz:][:cg*inSz]
 		if direct {
-			mmParallel(inner, true, false, kr, p, mg, 1, wg, kr, dyg, p, 0, dxg, p)
+			mmParallel(inner, true, false, kr, p, mg, 1, wg, kr, dyg, p, 0, dxg, p, nil)
 			return
 		}
-		mmParallel(inner, true, false, kr, p, mg, 1, wg, kr, dyg, p, 0, dcol, p)
+		mmParallel(inner, true, false, kr, p, mg, 1, wg, kr, dyg, p, 0, dcol, p, nil)
 		convCol2im(inner, &s.g, dcol, cg, dxg)
 	})
 }
@@ -638,7 +633,7 @@ func convBackwardFilter(ctx *Ctx, s *convShape, x, dy, dw []float32) {
 			if n > 0 {
 				beta = 1
 			}
-			mmParallel(inner, false, true, mg, kr, p, 1, dyg, p, src, p, beta, dwg, kr)
+			mmParallel(inner, false, true, mg, kr, p, 1, dyg, p, src, p, beta, dwg, kr, nil)
 		}
 	})
 }

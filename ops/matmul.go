@@ -21,37 +21,13 @@ func init() {
 }
 
 // mmParallel computes C = alpha*op(A)*op(B) + beta*C exactly as gemm.Sgemm
-// does, splitting C into blocks of rows (or of columns when C is wider than
-// tall) computed on separate goroutines when the product is large enough.
-func mmParallel(ctx *Ctx, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	const minWork = 1 << 18 // multiply-adds worth a goroutine
+// does, with rowBias (nil, or m values) added to the rows of C, on at most
+// ctx's thread count goroutines (gemm splits large products itself).
+func mmParallel(ctx *Ctx, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, rowBias []float32) {
 	if m == 0 || n == 0 {
 		return
 	}
-	threads := ctx.threadCount()
-	if threads <= 1 || m*n*max(k, 1) < 2*minWork {
-		gemm.Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
-	if m >= n {
-		grain := max(1, minWork/(n*max(k, 1)))
-		parallelFor(ctx, m, grain, func(lo, hi int) {
-			aa := a[lo*lda:]
-			if transA {
-				aa = a[lo:]
-			}
-			gemm.Sgemm(transA, transB, hi-lo, n, k, alpha, aa, lda, b, ldb, beta, c[lo*ldc:], ldc)
-		})
-		return
-	}
-	grain := max(1, minWork/(m*max(k, 1)))
-	parallelFor(ctx, n, grain, func(lo, hi int) {
-		bb := b[lo:]
-		if transB {
-			bb = b[lo*ldb:]
-		}
-		gemm.Sgemm(transA, transB, m, hi-lo, k, alpha, a, lda, bb, ldb, beta, c[lo:], ldc)
-	})
+	gemm.SgemmWith(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, &gemm.Options{Threads: ctx.threadCount(), RowBias: rowBias})
 }
 
 // gemmOp is a built Gemm node: Y = alpha*op(A)*op(B) + beta*C.
@@ -185,7 +161,7 @@ func (o *gemmOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		}
 		beta = 1
 	}
-	mmParallel(ctx, o.transA, o.transB, m, n, k, o.alpha, a.F, a.Shape[1], b.F, b.Shape[1], beta, y.F, n)
+	mmParallel(ctx, o.transA, o.transB, m, n, k, o.alpha, a.F, a.Shape[1], b.F, b.Shape[1], beta, y.F, n, nil)
 	return []*tensor.Tensor{y}, nil
 }
 
@@ -209,10 +185,10 @@ func (o *gemmOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need []bo
 		if dy != nil {
 			if !o.transA {
 				// dA (m x k) = alpha * dY * op(B)ᵀ
-				mmParallel(ctx, false, !o.transB, m, k, n, o.alpha, dy, n, b.F, ldb, 0, da.F, lda)
+				mmParallel(ctx, false, !o.transB, m, k, n, o.alpha, dy, n, b.F, ldb, 0, da.F, lda, nil)
 			} else {
 				// dA (k x m) = alpha * op(B) * dYᵀ
-				mmParallel(ctx, o.transB, true, k, m, n, o.alpha, b.F, ldb, dy, n, 0, da.F, lda)
+				mmParallel(ctx, o.transB, true, k, m, n, o.alpha, b.F, ldb, dy, n, 0, da.F, lda, nil)
 			}
 		}
 		grads[0] = da
@@ -222,10 +198,10 @@ func (o *gemmOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need []bo
 		if dy != nil {
 			if !o.transB {
 				// dB (k x n) = alpha * op(A)ᵀ * dY
-				mmParallel(ctx, !o.transA, false, k, n, m, o.alpha, a.F, lda, dy, n, 0, db.F, ldb)
+				mmParallel(ctx, !o.transA, false, k, n, m, o.alpha, a.F, lda, dy, n, 0, db.F, ldb, nil)
 			} else {
 				// dB (n x k) = alpha * dYᵀ * op(A)
-				mmParallel(ctx, true, o.transA, n, k, m, o.alpha, dy, n, a.F, lda, 0, db.F, ldb)
+				mmParallel(ctx, true, o.transA, n, k, m, o.alpha, dy, n, a.F, lda, 0, db.F, ldb, nil)
 			}
 		}
 		grads[1] = db
@@ -377,11 +353,11 @@ func (matMulOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	m, n, k := p.m, p.n, p.k
 	if p.bShared && p.aDistinct {
 		// One product with the batch folded into the rows.
-		mmParallel(ctx, false, false, p.batch*m, n, k, 1, a.F, k, b.F, n, 0, y.F, n)
+		mmParallel(ctx, false, false, p.batch*m, n, k, 1, a.F, k, b.F, n, 0, y.F, n, nil)
 		return []*tensor.Tensor{y}, nil
 	}
 	convTasks(ctx, p.batch, 0, func(i int, _ []float32, inner *Ctx) {
-		mmParallel(inner, false, false, m, n, k, 1, a.F[p.aIdx[i]*m*k:], k, b.F[p.bIdx[i]*k*n:], n, 0, y.F[i*m*n:], n)
+		mmParallel(inner, false, false, m, n, k, 1, a.F[p.aIdx[i]*m*k:], k, b.F[p.bIdx[i]*k*n:], n, 0, y.F[i*m*n:], n, nil)
 	})
 	return []*tensor.Tensor{y}, nil
 }
@@ -405,14 +381,14 @@ func (matMulOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need []boo
 		switch {
 		case dy == nil:
 		case p.bShared && p.aDistinct:
-			mmParallel(ctx, false, true, p.batch*m, k, n, 1, dy, n, b.F, n, 0, da.F, k)
+			mmParallel(ctx, false, true, p.batch*m, k, n, 1, dy, n, b.F, n, 0, da.F, k, nil)
 		case p.aDistinct:
 			convTasks(ctx, p.batch, 0, func(i int, _ []float32, inner *Ctx) {
-				mmParallel(inner, false, true, m, k, n, 1, dy[i*m*n:], n, b.F[p.bIdx[i]*k*n:], n, 0, da.F[p.aIdx[i]*m*k:], k)
+				mmParallel(inner, false, true, m, k, n, 1, dy[i*m*n:], n, b.F[p.bIdx[i]*k*n:], n, 0, da.F[p.aIdx[i]*m*k:], k, nil)
 			})
 		default:
 			for i := range p.batch {
-				mmParallel(ctx, false, true, m, k, n, 1, dy[i*m*n:], n, b.F[p.bIdx[i]*k*n:], n, 1, da.F[p.aIdx[i]*m*k:], k)
+				mmParallel(ctx, false, true, m, k, n, 1, dy[i*m*n:], n, b.F[p.bIdx[i]*k*n:], n, 1, da.F[p.aIdx[i]*m*k:], k, nil)
 			}
 		}
 		grads[0] = da
@@ -422,14 +398,14 @@ func (matMulOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need []boo
 		switch {
 		case dy == nil:
 		case p.bShared && p.aDistinct:
-			mmParallel(ctx, true, false, k, n, p.batch*m, 1, a.F, k, dy, n, 0, db.F, n)
+			mmParallel(ctx, true, false, k, n, p.batch*m, 1, a.F, k, dy, n, 0, db.F, n, nil)
 		case p.bDistinct:
 			convTasks(ctx, p.batch, 0, func(i int, _ []float32, inner *Ctx) {
-				mmParallel(inner, true, false, k, n, m, 1, a.F[p.aIdx[i]*m*k:], k, dy[i*m*n:], n, 0, db.F[p.bIdx[i]*k*n:], n)
+				mmParallel(inner, true, false, k, n, m, 1, a.F[p.aIdx[i]*m*k:], k, dy[i*m*n:], n, 0, db.F[p.bIdx[i]*k*n:], n, nil)
 			})
 		default:
 			for i := range p.batch {
-				mmParallel(ctx, true, false, k, n, m, 1, a.F[p.aIdx[i]*m*k:], k, dy[i*m*n:], n, 1, db.F[p.bIdx[i]*k*n:], n)
+				mmParallel(ctx, true, false, k, n, m, 1, a.F[p.aIdx[i]*m*k:], k, dy[i*m*n:], n, 1, db.F[p.bIdx[i]*k*n:], n, nil)
 			}
 		}
 		grads[1] = db
