@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gradcam/gradcam/graph"
 	"github.com/gradcam/gradcam/internal/gradcheck"
 	"github.com/gradcam/gradcam/ops"
 	"github.com/gradcam/gradcam/tensor"
@@ -305,6 +306,65 @@ func TestBinaryNilGradOut(t *testing.T) {
 		}
 		if !tensor.EqualShape(g[0].Shape, a.Shape) || !tensor.EqualShape(g[1].Shape, b.Shape) {
 			t.Errorf("%s: gradient shapes %v %v", name, g[0].Shape, g[1].Shape)
+		}
+	}
+}
+
+// BenchmarkElementwise times the hot elementwise ops on a ResNet-sized
+// activation [1, 256, 56, 56].
+func BenchmarkElementwise(b *testing.B) {
+	r := rand.New(rand.NewPCG(41, 42))
+	x := gradcheck.Rand(r, -1, 1, 1, 256, 56, 56)
+	y := gradcheck.Rand(r, -1, 1, 1, 256, 56, 56)
+	ch := gradcheck.Rand(r, 0.5, 1, 1, 256, 1, 1)
+	cases := []struct {
+		name string
+		op   string
+		in   []*tensor.Tensor
+	}{
+		{"Relu", "Relu", []*tensor.Tensor{x}},
+		{"Clip", "Clip", []*tensor.Tensor{x, f32(nil, 0), f32(nil, 6)}},
+		{"Sigmoid", "Sigmoid", []*tensor.Tensor{x}},
+		{"Add", "Add", []*tensor.Tensor{x, y}},
+		{"MulPerChannel", "Mul", []*tensor.Tensor{x, ch}},
+		{"Softmax", "Softmax", []*tensor.Tensor{x}},
+		{"ReduceMeanHW", "ReduceMean", []*tensor.Tensor{x}},
+	}
+	for _, c := range cases {
+		var attrs []*graph.Attr
+		if c.op == "ReduceMean" {
+			attrs = append(attrs, elemAttrInts("axes", 2, 3))
+		}
+		n := &graph.Node{OpType: c.op, Outputs: []string{"y"}, Attrs: map[string]*graph.Attr{}}
+		for _, a := range attrs {
+			n.Attrs[a.Name] = a
+		}
+		op, err := ops.New(n, 13)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(4 * x.Len()))
+			for b.Loop() {
+				if _, err := op.Forward(nil, c.in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		if d, ok := op.(ops.Differentiable); ok {
+			out, _ := op.Forward(nil, c.in)
+			g := gradcheck.Rand(r, -1, 1, out[0].Shape...)
+			need := make([]bool, len(c.in))
+			for i := range need {
+				need[i] = c.in[i].Len() > 1
+			}
+			b.Run(c.name+"Backward", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := d.Backward(nil, c.in, out, []*tensor.Tensor{g}, need); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }

@@ -354,11 +354,6 @@ func (op *reduceOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need [
 	inc := p.inc[0]
 	var h func(v float32, j int) float32 // gradient at element v reduced into output j
 	switch op.kind {
-	case rSum:
-		h = func(_ float32, j int) float32 { return g.F[j] }
-	case rMean:
-		s := 1 / float32(count)
-		h = func(_ float32, j int) float32 { return g.F[j] * s }
 	case rSumSquare:
 		h = func(v float32, j int) float32 { return 2 * v * g.F[j] }
 	case rL1:
@@ -425,6 +420,28 @@ func (op *reduceOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need [
 		}
 	}
 	gx := tensor.Zeros(x.Shape...)
+	if op.kind == rSum || op.kind == rMean {
+		// The gradient is g (over count) broadcast back: fill, no calls.
+		s := float32(1)
+		if op.kind == rMean {
+			s /= float32(count)
+		}
+		p.each(ctx, func(o, n int, off []int) {
+			dst := gx.F[o : o+n]
+			if inc == 0 {
+				v := g.F[off[0]] * s
+				for i := range dst {
+					dst[i] = v
+				}
+				return
+			}
+			for i, v := range g.F[off[0] : off[0]+n] {
+				dst[i] = v * s
+			}
+		})
+		grads[0] = gx
+		return grads, nil
+	}
 	p.each(ctx, func(o, n int, off []int) {
 		dst := gx.F[o : o+n]
 		for i, v := range x.F[o : o+n] {
