@@ -203,7 +203,7 @@ func (op *padOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	}
 	out := tensor.New(x.DType, g.out...)
 	var cv *tensor.Tensor
-	if !op.attrs && tensorGiven(in, 2) {
+	if !op.attrs && tensorGiven(in, 2) && in[2].Len() > 0 { // empty means the default, 0
 		cv = in[2]
 		if cv.Len() != 1 {
 			return nil, fmt.Errorf("Pad: constant_value holds %d values, want 1", cv.Len())
@@ -313,7 +313,7 @@ func (op *padOp) Backward(_ *Ctx, in, _, gradOut []*tensor.Tensor, need []bool) 
 	grads := make([]*tensor.Tensor, len(in))
 	x := in[0]
 	wantX := wants(need, 0) && floatData(x)
-	wantV := !op.attrs && wants(need, 2) && tensorGiven(in, 2) && floatData(in[2])
+	wantV := !op.attrs && wants(need, 2) && tensorGiven(in, 2) && floatData(in[2]) && in[2].Len() == 1
 	if !wantX && !wantV {
 		return grads, nil
 	}

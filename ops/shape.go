@@ -227,6 +227,12 @@ func copyStrided[T moveElem](ctx *Ctx, dst []T, dOff int, dStr []int, src []T, s
 			switch {
 			case di == 1 && si == 1:
 				copy(dst[do:do+inner], src[so:so+inner])
+			case si == 0 && di == 1:
+				d := dst[do : do+inner]
+				d[0] = src[so]
+				for k := 1; k < inner; k *= 2 {
+					copy(d[k:], d[:k])
+				}
 			case si == 0:
 				v := src[so]
 				for j := range inner {
