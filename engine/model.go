@@ -157,9 +157,6 @@ func New(g *graph.Graph) (*Model, error) {
 		}
 		m.outIDs = append(m.outIDs, o)
 	}
-	if len(m.inIDs) == 0 {
-		return nil, fmt.Errorf("engine: the graph has no input")
-	}
 	return m, nil
 }
 
@@ -245,9 +242,6 @@ func (m *Model) checkInput(i int, x *tensor.Tensor) error {
 	if !ok {
 		return fmt.Errorf("input %q: expected shape %s, got %v", vi.Name, shapeString(vi.Shape), x.Shape)
 	}
-	if x.Len() == 0 {
-		return fmt.Errorf("input %q: empty tensor of shape %v", vi.Name, x.Shape)
-	}
 	return nil
 }
 
@@ -273,24 +267,30 @@ type plan struct {
 	folded []bool      // per node
 }
 
-func planKey(shapes [][]int) string {
+func planKey(shapes [][]int, ints []*tensor.Tensor) string {
 	var b strings.Builder
-	for _, s := range shapes {
+	for i, s := range shapes {
 		fmt.Fprint(&b, s, ";")
+		if i < len(ints) && ints[i] != nil {
+			fmt.Fprint(&b, ints[i].I, ";")
+		}
 	}
 	return b.String()
 }
 
-// plan returns the plan for the given input shapes, making it once.
-func (m *Model) plan(shapes [][]int) (*plan, error) {
-	key := planKey(shapes)
+// plan returns the plan for the given input shapes, making it once. Integer
+// inputs (ints[i] non-nil) are constants of the plan: their values decide
+// shapes (a Reshape's target, a Slice's bounds), so the plan is keyed by
+// them too.
+func (m *Model) plan(shapes [][]int, ints []*tensor.Tensor) (*plan, error) {
+	key := planKey(shapes, ints)
 	m.mu.Lock()
 	p := m.plans[key]
 	m.mu.Unlock()
 	if p != nil {
 		return p, nil
 	}
-	p, err := m.makePlan(shapes)
+	p, err := m.makePlan(shapes, ints)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +306,7 @@ func (m *Model) plan(shapes [][]int) (*plan, error) {
 	return p, nil
 }
 
-func (m *Model) makePlan(shapes [][]int) (*plan, error) {
+func (m *Model) makePlan(shapes [][]int, ints []*tensor.Tensor) (*plan, error) {
 	p := &plan{values: make([]ops.Value, len(m.names)), folded: make([]bool, len(m.nodes))}
 	for name, t := range m.g.Initializers {
 		p.values[m.ids[name]] = ops.Value{DType: t.DType, Shape: t.Shape, Const: t}
@@ -317,6 +317,9 @@ func (m *Model) makePlan(shapes [][]int) (*plan, error) {
 			dt = tensor.Int64
 		}
 		p.values[id] = ops.Value{DType: dt, Shape: shapes[i]}
+		if i < len(ints) && ints[i] != nil {
+			p.values[id] = ops.Value{DType: tensor.Int64, Shape: shapes[i], Const: ints[i]}
+		}
 	}
 	in := make([]ops.Value, 0, 8)
 	args := make([]*tensor.Tensor, 0, 8)
@@ -437,5 +440,5 @@ func (m *Model) planFor(shapes [][]int) (*plan, error) {
 			return nil, fmt.Errorf("input %q: expected shape %s, got %v", vi.Name, shapeString(vi.Shape), x.Shape)
 		}
 	}
-	return m.plan(shapes)
+	return m.plan(shapes, nil)
 }

@@ -71,19 +71,23 @@ func (m *Model) Run(ctx context.Context, x *tensor.Tensor, p Pass) (*Result, err
 // RunInputs runs the model on named inputs.
 func (m *Model) RunInputs(ctx context.Context, inputs map[string]*tensor.Tensor, p Pass) (*Result, error) {
 	shapes := make([][]int, len(m.inputs))
+	ints := make([]*tensor.Tensor, len(m.inputs))
 	for i, vi := range m.inputs {
 		x := inputs[vi.Name]
 		if err := m.checkInput(i, x); err != nil {
 			return nil, err
 		}
 		shapes[i] = x.Shape
+		if x.DType == tensor.Int64 {
+			ints[i] = x
+		}
 	}
 	for name := range inputs {
 		if _, ok := m.ids[name]; !ok || !m.isInput(m.ids[name]) {
 			return nil, fmt.Errorf("engine: %q is not an input of the model", name)
 		}
 	}
-	pl, err := m.plan(shapes)
+	pl, err := m.plan(shapes, ints)
 	if err != nil {
 		return nil, err
 	}
