@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"io"
 	"os"
+	"strings"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
@@ -149,7 +150,7 @@ func DecodeBytes(data []byte, opts *DecodeOptions) (img image.Image, name string
 
 // decodeErr names a decoder error; truncated input is reported as such.
 func decodeErr(name, part string, err error) error {
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "not enough pixel data") {
 		return fmt.Errorf("imaging: truncated %s %s: %w", name, part, err)
 	}
 	return fmt.Errorf("imaging: invalid %s %s: %w", name, part, err)
