@@ -349,27 +349,27 @@ func clip8(acc int32) float32 {
 // one axis by scale = in/out >= 1 (resize.cpp, computeResizeAreaTab):
 // output pixel d covers [d*scale, (d+1)*scale) of the source; each source
 // pixel is weighted by its overlap divided by the footprint width (the
-// last footprint is cut at the image edge).
+// last footprint is cut at the image edge), the weight rounded to float32.
 func areaTaps(in, out int) taps {
-	scale := float64(in) / float64(out)
+	scale := 1 / (float64(out) / float64(in))
 	t := taps{make([]int, out), make([][]float64, out)}
 	for d := 0; d < out; d++ {
 		f1 := float64(d) * scale
 		f2 := f1 + scale
 		cell := min(scale, float64(in)-f1)
-		s1 := int(math.Ceil(f1))
-		s2 := min(int(math.Floor(f2)), in)
+		s2 := min(int(math.Floor(f2)), in-1)
+		s1 := min(int(math.Ceil(f1)), s2)
 		var w []float64
 		start := s1
 		if float64(s1)-f1 > 1e-3 {
 			start = s1 - 1
-			w = append(w, (float64(s1)-f1)/cell)
+			w = append(w, float64(float32((float64(s1)-f1)/cell)))
 		}
 		for s := s1; s < s2; s++ {
-			w = append(w, 1/cell)
+			w = append(w, float64(float32(1/cell)))
 		}
-		if f2-float64(s2) > 1e-3 && s2 < in {
-			w = append(w, min(min(f2-float64(s2), 1), cell)/cell)
+		if f2-float64(s2) > 1e-3 {
+			w = append(w, float64(float32(min(min(f2-float64(s2), 1), cell)/cell)))
 		}
 		t.start[d], t.w[d] = start, w
 	}
@@ -379,8 +379,10 @@ func areaTaps(in, out int) taps {
 // resampleArea shrinks p with INTER_AREA footprint averaging. Integer
 // shrink factors use OpenCV's integer fast path (the sum over the block,
 // divided with rounding: (sum+2)>>2 for 2x2 blocks, round(sum*(1/area))
-// otherwise); other factors use the footprint weights in float64, rounded
-// half to even when quantize is set.
+// otherwise). Other factors accumulate as OpenCV's ResizeArea_Invoker
+// does, in float32: each source row's weighted sum over the footprint
+// columns, then the rows' sums weighted and added in source order; with
+// quantize the result is rounded half to even.
 func resampleArea(p pixels, win window, quantize bool) pixels {
 	out := newPixels(win.w, win.h)
 	ix, iy := p.w/win.outW, p.h/win.outH
@@ -418,20 +420,19 @@ func resampleArea(p pixels, win window, quantize bool) pixels {
 		for x := 0; x < win.w; x++ {
 			ox := win.x0 + x
 			for c := 0; c < 3; c++ {
-				acc := 0.0
+				var sum float32
 				for ky, wy := range ty.w[oy] {
 					row := (ty.start[oy] + ky) * p.w
-					h := 0.0
+					var buf float32
 					for kx, wx := range tx.w[ox] {
-						h += float64(p.pix[(row+tx.start[ox]+kx)*3+c]) * wx
+						buf += float32(p.pix[(row+tx.start[ox]+kx)*3+c] * float32(wx))
 					}
-					acc += h * wy
+					sum += float32(float32(wy) * buf)
 				}
 				if quantize {
-					acc = math.RoundToEven(acc)
-					acc = math.Max(0, math.Min(255, acc))
+					sum = float32(math.Max(0, math.Min(255, math.RoundToEven(float64(sum)))))
 				}
-				out.pix[(y*win.w+x)*3+c] = float32(acc)
+				out.pix[(y*win.w+x)*3+c] = sum
 			}
 		}
 	}
