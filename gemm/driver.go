@@ -13,9 +13,12 @@ type kernelSet struct {
 	mr    int // rows of a register tile
 	nr    int // columns of a register tile
 	nrMin int // a last sliver of at most nrMin columns is packed nrMin wide
-	kc    int // largest depth of a packed block
-	nc    int // columns of a packed B block (a multiple of nr)
-	mc    int // rows of a packed A panel (a multiple of mr)
+	// directA is set when tile can read a non-transposed A in place
+	// (see flagDirectA), skipping its packing.
+	directA bool
+	kc      int // largest depth of a packed block
+	nc      int // columns of a packed B block (a multiple of nr)
+	mc      int // rows of a packed A panel (a multiple of mr)
 	// pack copies operand slivers, with the semantics of packGo.
 	pack func(dst, src []float32, base, ld, k, rows, stride int, gather bool)
 	// tile computes the mr x ncols tile at c from the packed slivers a
@@ -36,6 +39,7 @@ type kparams struct {
 	rowBias *float32 // mr values, or nil
 	colBias *float32 // ncols values, or nil
 	vmask   [16]int32
+	lda     int // row stride of A when flagDirectA
 }
 
 // Flags of kparams; keep in sync with internal/asmgen.
@@ -45,6 +49,7 @@ const (
 	flagColBias = 4  // colBias[j] is added to column j
 	flagClamp   = 8  // the result is clamped to [lo, hi]
 	flagPartial = 16 // ncols is less than nr (AVX2 kernels)
+	flagDirectA = 32 // a is unpacked A with row stride lda (Go side only)
 )
 
 // current is the kernel family used by new calls. Tests switch it.
@@ -98,14 +103,20 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 		for k0 := 0; k0 < pr.k; k0 += pr.kc {
 			kb := min(pr.kc, pr.k-k0)
 			var ap []float32
-			if pr.pa != nil {
+			switch {
+			case pr.direct:
+				p.lda = pr.lda
+			case pr.pa != nil:
 				ap = pr.pa.data[k0*pr.m+ic*kb:]
-			} else {
+			default:
 				ap = buffer(&w.abuf, mc*kb)
 				ks.packA(ap, pr.transA, pr.a, pr.lda, ic, mc, k0, kb)
 			}
 			first, last := k0 == 0, k0+kb == pr.k
 			flags := uint32(0)
+			if pr.direct {
+				flags |= flagDirectA
+			}
 			p.beta = 1
 			if first {
 				p.beta = pr.beta
@@ -131,8 +142,13 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 				ks.packB(bp, pr.transB, pr.b, pr.ldb, k0, kb, jc, nc)
 				for ir := 0; ir < mc; ir += ks.mr {
 					mr := min(ks.mr, mc-ir)
-					as := ap[ir*kb:]
 					row := ic + ir
+					var as []float32
+					if pr.direct {
+						as = pr.a[row*pr.lda+k0:]
+					} else {
+						as = ap[ir*kb:]
+					}
 					p.rowBias = nil
 					if flags&flagRowBias != 0 {
 						p.rowBias = &o.RowBias[row]
@@ -151,6 +167,26 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 			}
 		}
 	}
+}
+
+// directOK reports whether mr rows of kc elements lda apart may be read in
+// place from the L1 cache: rows whose stride is a multiple of a large
+// power of two fall into the same sets and would evict each other. The L1
+// of the machines in mind has 64 sets of 64-byte lines (48 KiB, 12 ways);
+// at most 8 ways per set go to A.
+func directOK(lda, kc, mr int) bool {
+	const sets, line, ways = 64, 64, 8
+	var use [sets]int
+	lines := min((kc*4+line-1)/line+1, sets)
+	for r := 0; r < mr; r++ {
+		s0 := r * lda * 4 / line
+		for l := 0; l < lines; l++ {
+			if use[(s0+l)%sets]++; use[(s0+l)%sets] > ways {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // packA copies rows [i0, i0+rows) and columns [k0, k0+kb) of op(A) into

@@ -95,6 +95,10 @@ func SgemmWith(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 	}
 	pr := problem{ks: current.Load(), a: a, lda: lda, transA: transA}
 	pr.setup(transB, m, n, k, alpha, b, ldb, beta, c, ldc, opt)
+	// Packing A costs about as much as multiplying it by a few dozen
+	// columns: below directMaxN columns, read it in place if the cache
+	// allows.
+	pr.direct = pr.ks.directA && !transA && n <= directMaxN && directOK(lda, pr.kc, pr.ks.mr)
 	pr.run()
 }
 
@@ -123,6 +127,7 @@ type problem struct {
 	a       []float32
 	lda     int
 	pa      *PackedA // A packed in advance, or nil
+	direct  bool     // the kernels read A in place
 	b       []float32
 	ldb     int
 	beta    float32
@@ -169,6 +174,10 @@ func blockDepth(k, kcMax int) int {
 	nb := (k + kcMax - 1) / kcMax
 	return (k + nb - 1) / nb
 }
+
+// directMaxN is the most columns of C for which the kernels read a
+// non-transposed A in place instead of packing it.
+const directMaxN = 256
 
 // Work below minParallel multiply-adds stays on the calling goroutine; a
 // goroutine gets at least minPerThread.

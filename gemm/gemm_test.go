@@ -9,7 +9,8 @@ import (
 )
 
 // kernelVariants returns every kernel family this machine runs, each also
-// with tiny cache blocks so that small tests cross every blocking loop.
+// with tiny cache blocks so that small tests cross every blocking loop,
+// and, where A is read in place for small problems, with A always packed.
 func kernelVariants() []*kernelSet {
 	var out []*kernelSet
 	for _, ks := range kernelSets() {
@@ -20,6 +21,12 @@ func kernelVariants() []*kernelSet {
 		tiny.nc = 2 * ks.nr
 		tiny.mc = 2 * ks.mr
 		out = append(out, &tiny)
+		if ks.directA {
+			packed := tiny
+			packed.name += "-packA"
+			packed.directA = false
+			out = append(out, &packed)
+		}
 	}
 	return out
 }

@@ -4,145 +4,285 @@
 
 package gemm
 
-// kernAVX512x1x16 computes an 1x16 tile with AVX-512.
+// kernAVX512x1x16 computes an 1x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x1x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x2x16 computes an 2x16 tile with AVX-512.
+// kernAVX512x2x16 computes an 2x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x2x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x3x16 computes an 3x16 tile with AVX-512.
+// kernAVX512x3x16 computes an 3x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x3x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x4x16 computes an 4x16 tile with AVX-512.
+// kernAVX512x4x16 computes an 4x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x4x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x5x16 computes an 5x16 tile with AVX-512.
+// kernAVX512x5x16 computes an 5x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x5x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x6x16 computes an 6x16 tile with AVX-512.
+// kernAVX512x6x16 computes an 6x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x6x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x7x16 computes an 7x16 tile with AVX-512.
+// kernAVX512x7x16 computes an 7x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x7x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x8x16 computes an 8x16 tile with AVX-512.
+// kernAVX512x8x16 computes an 8x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x8x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x9x16 computes an 9x16 tile with AVX-512.
+// kernAVX512x9x16 computes an 9x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x9x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x10x16 computes an 10x16 tile with AVX-512.
+// kernAVX512x10x16 computes an 10x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x10x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x11x16 computes an 11x16 tile with AVX-512.
+// kernAVX512x11x16 computes an 11x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x11x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x12x16 computes an 12x16 tile with AVX-512.
+// kernAVX512x12x16 computes an 12x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x12x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x13x16 computes an 13x16 tile with AVX-512.
+// kernAVX512x13x16 computes an 13x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x13x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x14x16 computes an 14x16 tile with AVX-512.
+// kernAVX512x14x16 computes an 14x16 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x14x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x1x32 computes an 1x32 tile with AVX-512.
+// kernAVX512x1x32 computes an 1x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x1x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x2x32 computes an 2x32 tile with AVX-512.
+// kernAVX512x2x32 computes an 2x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x2x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x3x32 computes an 3x32 tile with AVX-512.
+// kernAVX512x3x32 computes an 3x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x3x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x4x32 computes an 4x32 tile with AVX-512.
+// kernAVX512x4x32 computes an 4x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x4x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x5x32 computes an 5x32 tile with AVX-512.
+// kernAVX512x5x32 computes an 5x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x5x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x6x32 computes an 6x32 tile with AVX-512.
+// kernAVX512x6x32 computes an 6x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x6x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x7x32 computes an 7x32 tile with AVX-512.
+// kernAVX512x7x32 computes an 7x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x7x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x8x32 computes an 8x32 tile with AVX-512.
+// kernAVX512x8x32 computes an 8x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x8x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x9x32 computes an 9x32 tile with AVX-512.
+// kernAVX512x9x32 computes an 9x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x9x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x10x32 computes an 10x32 tile with AVX-512.
+// kernAVX512x10x32 computes an 10x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x10x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x11x32 computes an 11x32 tile with AVX-512.
+// kernAVX512x11x32 computes an 11x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x11x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x12x32 computes an 12x32 tile with AVX-512.
+// kernAVX512x12x32 computes an 12x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x12x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x13x32 computes an 13x32 tile with AVX-512.
+// kernAVX512x13x32 computes an 13x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x13x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX512x14x32 computes an 14x32 tile with AVX-512.
+// kernAVX512x14x32 computes an 14x32 tile with AVX-512 from packed A.
 //
 //go:noescape
 func kernAVX512x14x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx1x16 computes an 1x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx1x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx2x16 computes an 2x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx2x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx3x16 computes an 3x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx3x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx4x16 computes an 4x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx4x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx5x16 computes an 5x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx5x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx6x16 computes an 6x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx6x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx7x16 computes an 7x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx7x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx8x16 computes an 8x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx8x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx9x16 computes an 9x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx9x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx10x16 computes an 10x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx10x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx11x16 computes an 11x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx11x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx12x16 computes an 12x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx12x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx13x16 computes an 13x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx13x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx14x16 computes an 14x16 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx14x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx1x32 computes an 1x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx1x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx2x32 computes an 2x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx2x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx3x32 computes an 3x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx3x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx4x32 computes an 4x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx4x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx5x32 computes an 5x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx5x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx6x32 computes an 6x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx6x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx7x32 computes an 7x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx7x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx8x32 computes an 8x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx8x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx9x32 computes an 9x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx9x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx10x32 computes an 10x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx10x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx11x32 computes an 11x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx11x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx12x32 computes an 12x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx12x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx13x32 computes an 13x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx13x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Dx14x32 computes an 14x32 tile with AVX-512 from unpacked A.
+//
+//go:noescape
+func kernAVX512Dx14x32(k int, a, b, c *float32, ldc int, p *kparams)
 
 // kernAVX2x1x16 computes an 1x16 tile with AVX2 and FMA.
 //
@@ -184,10 +324,17 @@ func gatherPack(dst, src *float32, ld, k int, gmask, smask uint32)
 //go:noescape
 func copyPack(dst, src *float32, ld, k int, gmask, smask uint32)
 
-// avx512Kernels[v][r] computes an (r+1) x 16*(v+1) tile.
-var avx512Kernels = [2][14]asmKernel{
-	{kernAVX512x1x16, kernAVX512x2x16, kernAVX512x3x16, kernAVX512x4x16, kernAVX512x5x16, kernAVX512x6x16, kernAVX512x7x16, kernAVX512x8x16, kernAVX512x9x16, kernAVX512x10x16, kernAVX512x11x16, kernAVX512x12x16, kernAVX512x13x16, kernAVX512x14x16},
-	{kernAVX512x1x32, kernAVX512x2x32, kernAVX512x3x32, kernAVX512x4x32, kernAVX512x5x32, kernAVX512x6x32, kernAVX512x7x32, kernAVX512x8x32, kernAVX512x9x32, kernAVX512x10x32, kernAVX512x11x32, kernAVX512x12x32, kernAVX512x13x32, kernAVX512x14x32},
+// avx512Kernels[d][v][r] computes an (r+1) x 16*(v+1) tile from packed
+// (d == 0) or unpacked (d == 1) A.
+var avx512Kernels = [2][2][14]asmKernel{
+	{
+		{kernAVX512x1x16, kernAVX512x2x16, kernAVX512x3x16, kernAVX512x4x16, kernAVX512x5x16, kernAVX512x6x16, kernAVX512x7x16, kernAVX512x8x16, kernAVX512x9x16, kernAVX512x10x16, kernAVX512x11x16, kernAVX512x12x16, kernAVX512x13x16, kernAVX512x14x16},
+		{kernAVX512x1x32, kernAVX512x2x32, kernAVX512x3x32, kernAVX512x4x32, kernAVX512x5x32, kernAVX512x6x32, kernAVX512x7x32, kernAVX512x8x32, kernAVX512x9x32, kernAVX512x10x32, kernAVX512x11x32, kernAVX512x12x32, kernAVX512x13x32, kernAVX512x14x32},
+	},
+	{
+		{kernAVX512Dx1x16, kernAVX512Dx2x16, kernAVX512Dx3x16, kernAVX512Dx4x16, kernAVX512Dx5x16, kernAVX512Dx6x16, kernAVX512Dx7x16, kernAVX512Dx8x16, kernAVX512Dx9x16, kernAVX512Dx10x16, kernAVX512Dx11x16, kernAVX512Dx12x16, kernAVX512Dx13x16, kernAVX512Dx14x16},
+		{kernAVX512Dx1x32, kernAVX512Dx2x32, kernAVX512Dx3x32, kernAVX512Dx4x32, kernAVX512Dx5x32, kernAVX512Dx6x32, kernAVX512Dx7x32, kernAVX512Dx8x32, kernAVX512Dx9x32, kernAVX512Dx10x32, kernAVX512Dx11x32, kernAVX512Dx12x32, kernAVX512Dx13x32, kernAVX512Dx14x32},
+	},
 }
 
 // avx2Kernels[r] computes an (r+1) x 16 tile.
