@@ -2,12 +2,18 @@ package ops_test
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gradcam/gradcam/graph"
 	"github.com/gradcam/gradcam/internal/gradcheck"
+	"github.com/gradcam/gradcam/onnx"
 	"github.com/gradcam/gradcam/ops"
 	"github.com/gradcam/gradcam/tensor"
 )
@@ -479,4 +485,111 @@ func BenchmarkConv3x3Backward(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// onnxNodeDir holds Debian's libonnx-testdata copy of the ONNX backend
+// node tests.
+const onnxNodeDir = "/usr/share/libonnx-testdata/data/node"
+
+// onnxNodePrefixes select the backend node tests of the operators in
+// conv.go, pool.go, norm.go and matmul.go.
+var onnxNodePrefixes = []string{
+	"test_conv_", "test_basic_conv_", "test_maxpool_", "test_averagepool_", "test_globalaveragepool",
+	"test_globalmaxpool", "test_batchnorm_", "test_gemm_", "test_matmul_", "test_lrn", "test_layer_normalization_",
+}
+
+// onnxNodeRefused lists the node tests whose models these operators refuse
+// on purpose, with the reason.
+var onnxNodeRefused = map[string]string{
+	"test_batchnorm_epsilon_training_mode": "BatchNormalization training mode is not supported",
+	"test_batchnorm_example_training_mode": "BatchNormalization training mode is not supported",
+}
+
+// TestONNXBackendNodes runs the single-node ONNX backend tests of these
+// operators: each model's node is built with ops.New and run on the
+// stored inputs, and its outputs compared with the stored ones
+// (tolerances as the ONNX backend test runner's: rtol 1e-3, atol 1e-7,
+// loosened to 1e-5 absolute for float32 sums).
+func TestONNXBackendNodes(t *testing.T) {
+	entries, err := os.ReadDir(onnxNodeDir)
+	if err != nil {
+		t.Skipf("ONNX backend node tests not found: %v", err)
+	}
+	ran := 0
+	for _, e := range entries {
+		name := e.Name()
+		if !slices.ContainsFunc(onnxNodePrefixes, func(p string) bool { return strings.HasPrefix(name, p) }) ||
+			strings.HasSuffix(name, "_expanded") {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			g, err := onnx.Load(filepath.Join(onnxNodeDir, name, "model.onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(g.Nodes) != 1 {
+				t.Fatalf("%d nodes; want a single-node model", len(g.Nodes))
+			}
+			node := g.Nodes[0]
+			op, err := ops.New(node, g.Opset())
+			if reason, ok := onnxNodeRefused[name]; ok {
+				if err == nil {
+					t.Fatalf("accepted, but listed as refused (%s)", reason)
+				}
+				t.Skipf("refused as intended: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sets, _ := filepath.Glob(filepath.Join(onnxNodeDir, name, "test_data_set_*"))
+			for _, set := range sets {
+				values := map[string]*tensor.Tensor{}
+				maps.Copy(values, g.Initializers)
+				for i, vi := range g.Inputs {
+					x, err := onnx.ReadTensor(filepath.Join(set, fmt.Sprintf("input_%d.pb", i)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					values[vi.Name] = x
+				}
+				in := make([]*tensor.Tensor, len(node.Inputs))
+				for i, n := range node.Inputs {
+					if n != "" {
+						in[i] = values[n]
+					}
+				}
+				out := cvRun(t, op, nil, in)
+				for j, vo := range g.Outputs {
+					want, err := onnx.ReadTensor(filepath.Join(set, fmt.Sprintf("output_%d.pb", j)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					k := slices.Index(node.Outputs, vo.Name)
+					if k < 0 || k >= len(out) {
+						t.Fatalf("graph output %q is not produced", vo.Name)
+					}
+					got := out[k]
+					if !tensor.EqualShape(got.Shape, want.Shape) || got.DType != want.DType {
+						t.Fatalf("output %q: %s%v, want %s%v", vo.Name, got.DType, got.Shape, want.DType, want.Shape)
+					}
+					if got.DType == tensor.Int64 {
+						if !slices.Equal(got.I, want.I) {
+							t.Fatalf("output %q: %v, want %v", vo.Name, got.I, want.I)
+						}
+						continue
+					}
+					for i, w := range want.F {
+						if d := math.Abs(float64(got.F[i] - w)); d > 1e-5+1e-3*math.Abs(float64(w)) {
+							t.Fatalf("output %q element %d: %g, want %g", vo.Name, i, got.F[i], w)
+						}
+					}
+				}
+			}
+			ran++
+		})
+	}
+	if ran == 0 {
+		t.Error("no backend node test ran")
+	}
+	t.Logf("%d backend node tests passed", ran)
 }
