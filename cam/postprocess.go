@@ -1,0 +1,189 @@
+package cam
+
+import (
+	"math"
+)
+
+// minMaxEps is the epsilon pytorch-grad-cam's scale_cam_image adds to the
+// maximum: img = img - min(img); img = img / (max(img) + 1e-7).
+const minMaxEps = 1e-7
+
+// relu sets the negative values of v to zero in place.
+func relu(v []float32) {
+	for i, x := range v {
+		if x < 0 {
+			v[i] = 0
+		}
+	}
+}
+
+// minMax normalises v in place as pytorch-grad-cam's scale_cam_image does:
+// v = (v - min) / (max - min + eps). A constant map becomes all zeros.
+func minMax(v []float32, eps float64) {
+	if len(v) == 0 {
+		return
+	}
+	lo, hi := float64(v[0]), float64(v[0])
+	for _, x := range v {
+		lo = math.Min(lo, float64(x))
+		hi = math.Max(hi, float64(x))
+	}
+	d := hi - lo + eps
+	for i, x := range v {
+		v[i] = float32((float64(x) - lo) / d)
+	}
+}
+
+// axisWeights holds, for every destination index along one axis, the two
+// source indices and the weight of the second.
+type axisWeights struct {
+	i0, i1 []int
+	f      []float32
+}
+
+// halfPixelWeights returns the sampling positions of OpenCV's INTER_LINEAR
+// resize (cv::resize, the reference's cv2.resize) along one axis of n
+// source samples resized to m: src = (dst + 0.5) * n/m - 0.5, clamped to
+// the first and last sample.
+func halfPixelWeights(n, m int) axisWeights {
+	w := axisWeights{i0: make([]int, m), i1: make([]int, m), f: make([]float32, m)}
+	scale := float64(n) / float64(m)
+	for d := 0; d < m; d++ {
+		s := (float64(d)+0.5)*scale - 0.5
+		i := int(math.Floor(s))
+		f := s - float64(i)
+		if i < 0 {
+			i, f = 0, 0
+		}
+		if i >= n-1 {
+			i, f = n-1, 0
+		}
+		j := min(i+1, n-1)
+		w.i0[d], w.i1[d], w.f[d] = i, j, float32(f)
+	}
+	return w
+}
+
+// alignCornersWeights returns the sampling positions of bilinear
+// upsampling with aligned corners (PyTorch's UpsamplingBilinear2d, which
+// Score-CAM uses): src = dst * (n-1)/(m-1).
+func alignCornersWeights(n, m int) axisWeights {
+	w := axisWeights{i0: make([]int, m), i1: make([]int, m), f: make([]float32, m)}
+	scale := 0.0
+	if m > 1 {
+		scale = float64(n-1) / float64(m-1)
+	}
+	for d := 0; d < m; d++ {
+		s := float64(d) * scale
+		i := int(math.Floor(s))
+		if i > n-1 {
+			i = n - 1
+		}
+		f := s - float64(i)
+		j := min(i+1, n-1)
+		w.i0[d], w.i1[d], w.f[d] = i, j, float32(f)
+	}
+	return w
+}
+
+// resizer resamples h x w maps to H x W with separable bilinear weights.
+type resizer struct {
+	h, w, H, W int
+	ys, xs     axisWeights
+}
+
+func newResizer(h, w, H, W int, alignCorners bool) *resizer {
+	r := &resizer{h: h, w: w, H: H, W: W}
+	if alignCorners {
+		r.ys, r.xs = alignCornersWeights(h, H), alignCornersWeights(w, W)
+	} else {
+		r.ys, r.xs = halfPixelWeights(h, H), halfPixelWeights(w, W)
+	}
+	return r
+}
+
+// resize writes the resampled src (h*w, row-major) into dst (H*W).
+func (r *resizer) resize(dst, src []float32) {
+	row := make([]float32, r.w) // src row interpolated vertically
+	for y := 0; y < r.H; y++ {
+		a, b, fy := src[r.ys.i0[y]*r.w:][:r.w], src[r.ys.i1[y]*r.w:][:r.w], r.ys.f[y]
+		for x := range row {
+			row[x] = a[x] + fy*(b[x]-a[x])
+		}
+		out := dst[y*r.W:][:r.W]
+		for x := range out {
+			p, q := row[r.xs.i0[x]], row[r.xs.i1[x]]
+			out[x] = p + r.xs.f[x]*(q-p)
+		}
+	}
+}
+
+// resizeHalfPixel returns src (h x w) resized to H x W as cv2.resize with
+// INTER_LINEAR does.
+func resizeHalfPixel(src []float32, h, w, H, W int) []float32 {
+	dst := make([]float32, H*W)
+	if h == H && w == W {
+		copy(dst, src)
+		return dst
+	}
+	newResizer(h, w, H, W, false).resize(dst, src)
+	return dst
+}
+
+// finishLayerMap turns one layer's raw map (h x w) into its contribution
+// at input resolution, pytorch-grad-cam's compute_cam_per_layer: ReLU,
+// min-max normalisation at feature resolution, bilinear resize, ReLU.
+func finishLayerMap(raw []float32, h, w, H, W int) []float32 {
+	m := append([]float32(nil), raw...)
+	relu(m)
+	minMax(m, minMaxEps)
+	out := resizeHalfPixel(m, h, w, H, W)
+	relu(out)
+	return out
+}
+
+// fuseLayers averages the per-layer maps and normalises the result, as
+// pytorch-grad-cam's aggregate_multi_layers does.
+func fuseLayers(maps [][]float32) []float32 {
+	out := make([]float32, len(maps[0]))
+	for i := range out {
+		var s float64
+		for _, m := range maps {
+			s += float64(m[i])
+		}
+		out[i] = float32(s / float64(len(maps)))
+	}
+	minMax(out, minMaxEps)
+	return out
+}
+
+// Deprocess turns a guided-backpropagation image (H x W x 3 floats of any
+// scale) into 8-bit pixels the way pytorch-grad-cam's deprocess_image
+// does (after Keras Grad-CAM): standardise over all values (population
+// standard deviation plus 1e-5), scale by 0.1, shift by 0.5, clip to
+// [0, 1] and truncate v*255 to an integer.
+func Deprocess(img []float32) []uint8 {
+	out := make([]uint8, len(img))
+	if len(img) == 0 {
+		return out
+	}
+	var mean float64
+	for _, v := range img {
+		mean += float64(v)
+	}
+	mean /= float64(len(img))
+	var ss float64
+	for _, v := range img {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	std := math.Sqrt(ss / float64(len(img)))
+	for i, v := range img {
+		// Computed in float32 like the reference's numpy float32 arrays.
+		y := (float32(v) - float32(mean)) / (float32(std) + 1e-5)
+		y = y*0.1 + 0.5
+		y = min(max(y, 0), 1)
+		out[i] = uint8(y * 255)
+	}
+	return out
+}
