@@ -325,3 +325,31 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestJPEGDecodingMatchesLibjpeg compares decoded JPEG pixels with what
+// PIL (libjpeg) decodes from the same files. Chroma upsampling and colour
+// conversion follow libjpeg; Go's inverse DCT differs from libjpeg's
+// islow one by a few levels at most.
+func TestJPEGDecodingMatchesLibjpeg(t *testing.T) {
+	for _, key := range []string{"jpeg420", "jpeg422", "jpeg444"} {
+		img, _, err := DecodeBytes(oracleBytes(t, key), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := oracleBytes(t, key+"_pil")
+		got := toPixels(img)
+		if got.w != 13 || got.h != 9 {
+			t.Fatalf("%s: size %dx%d, want 13x9", key, got.w, got.h)
+		}
+		maxd, sum := 0, 0
+		for i, v := range got.pix {
+			d := abs(int(v) - int(want[i]))
+			maxd, sum = max(maxd, d), sum+d
+		}
+		mean := float64(sum) / float64(len(want))
+		t.Logf("%s: max abs diff %d, mean %.3f", key, maxd, mean)
+		if maxd > 4 || mean > 0.5 {
+			t.Errorf("%s: max abs diff %d, mean %.3f from libjpeg's pixels", key, maxd, mean)
+		}
+	}
+}
