@@ -352,3 +352,41 @@ func TestAutoTargetSkipsOneByOneHead(t *testing.T) {
 		t.Errorf("auto target %q, %v; want a", got, err)
 	}
 }
+
+// TestParameterGradient asks for the gradient of the dense layer's weights:
+// dlogit_c/dW[c,k] = mean over positions of a_k, and zero for other rows.
+func TestParameterGradient(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	m, err := engine.New(camNet(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randT(r, 1, 3, 8, 8)
+	const class = 2
+	res, err := m.Run(context.Background(), x, engine.Pass{Fetch: []string{"a"}, Backward: &engine.Backward{
+		From: []string{"logits"}, Seed: seedClass(class), To: []string{"fw", "fb"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, gw, gb := res.Values["a"], res.Grads["fw"], res.Grads["fb"]
+	for c := range 5 {
+		for k := range 4 {
+			want := 0.0
+			if c == class {
+				for _, v := range a.F[k*64 : (k+1)*64] {
+					want += float64(v) / 64
+				}
+			}
+			if math.Abs(float64(gw.F[c*4+k])-want) > 1e-5 {
+				t.Errorf("dW[%d,%d] = %g, want %g", c, k, gw.F[c*4+k], want)
+			}
+		}
+		want := float32(0)
+		if c == class {
+			want = 1
+		}
+		if gb.F[c] != want {
+			t.Errorf("db[%d] = %g, want %g", c, gb.F[c], want)
+		}
+	}
+}

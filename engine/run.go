@@ -36,7 +36,9 @@ type Backward struct {
 	// a one-hot tensor. A nil entry means zero.
 	Seed func(values []*tensor.Tensor) ([]*tensor.Tensor, error)
 	// To names the tensors whose gradients the run returns; a graph
-	// input's name gives the input gradient.
+	// input's name gives the input gradient, an initializer's name the
+	// gradient of that weight (parameter gradients are computed only when
+	// asked for this way).
 	To []string
 	// Rules replaces the backward pass of every node of an op type (Guided
 	// Backprop changes Relu's).
@@ -173,7 +175,7 @@ func (r *run) do(inputs map[string]*tensor.Tensor, p Pass) (*Result, error) {
 		}
 		for _, ni := range pl.steps {
 			for _, id := range m.nodeIn[ni] {
-				if id >= 0 && gradReach[id] && pl.values[id].Const == nil {
+				if id >= 0 && gradReach[id] {
 					for _, o := range m.nodeOut[ni] {
 						if o >= 0 && !replaced[o] {
 							gradReach[o] = true
@@ -592,7 +594,7 @@ func (r *run) backward(bw *Backward, from, to []int, inBW, gradReach []bool) (ma
 		in = in[:0]
 		anyNeed := false
 		for _, id := range m.nodeIn[ni] {
-			nd := id >= 0 && gradReach[id] && pl.values[id].DType == tensor.Float32 && pl.values[id].Const == nil
+			nd := id >= 0 && gradReach[id] && pl.values[id].DType == tensor.Float32
 			need = append(need, nd)
 			anyNeed = anyNeed || nd
 			in = append(in, r.value(id))
