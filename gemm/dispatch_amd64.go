@@ -28,15 +28,16 @@ var avx512Set = &kernelSet{
 
 // avx2Set uses 6x16 tiles held in 12 ymm registers.
 var avx2Set = &kernelSet{
-	name:  "avx2",
-	mr:    6,
-	nr:    16,
-	nrMin: 16,
-	kc:    256,
-	nc:    1024,
-	mc:    1008,
-	pack:  packGo,
-	tile:  tileAVX2,
+	name:    "avx2",
+	mr:      6,
+	nr:      16,
+	nrMin:   16,
+	directA: true,
+	kc:      256,
+	nc:      1024,
+	mc:      1008,
+	pack:    packGo,
+	tile:    tileAVX2,
 }
 
 // kernelSets returns the kernel families this machine runs, best first.
@@ -74,7 +75,11 @@ func tileAVX2(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams) {
 			p.vmask[j] = -1
 		}
 	}
-	avx2Kernels[mr-1](k, &a[0], &b[0], &c[0], ldc, p)
+	d := 0
+	if p.flags&flagDirectA != 0 {
+		d = 1
+	}
+	avx2Kernels[d][mr-1](k, &a[0], &b[0], &c[0], ldc, p)
 }
 
 // packAVX512 is packGo with AVX-512 gathers and masked moves.

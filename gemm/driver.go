@@ -231,7 +231,18 @@ func (ks *kernelSet) packB(dst []float32, transB bool, b []float32, ldb, k0, kb,
 func packGo(dst, src []float32, base, ld, k, rows, stride int, gather bool) {
 	dst = dst[:k*stride]
 	if gather {
-		for r := 0; r < rows; r++ {
+		r := 0
+		for ; r+4 <= rows; r += 4 {
+			s0 := src[base+r*ld:][:k]
+			s1 := src[base+(r+1)*ld:][:k]
+			s2 := src[base+(r+2)*ld:][:k]
+			s3 := src[base+(r+3)*ld:][:k]
+			for p := range s0 {
+				d := dst[p*stride+r:][:4]
+				d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+			}
+		}
+		for ; r < rows; r++ {
 			s := src[base+r*ld:]
 			s = s[:k]
 			for p, v := range s {
@@ -245,9 +256,20 @@ func packGo(dst, src []float32, base, ld, k, rows, stride int, gather bool) {
 		}
 		return
 	}
-	for p := 0; p < k; p++ {
-		d := dst[p*stride : p*stride+stride]
-		copy(d, src[base+p*ld:][:rows])
-		clear(d[rows:])
+	switch {
+	case rows == 16 && stride == 16:
+		for p := 0; p < k; p++ {
+			*(*[16]float32)(dst[p*16:]) = [16]float32(src[base+p*ld:])
+		}
+	case rows == 4 && stride == 4:
+		for p := 0; p < k; p++ {
+			*(*[4]float32)(dst[p*4:]) = [4]float32(src[base+p*ld:])
+		}
+	default:
+		for p := 0; p < k; p++ {
+			d := dst[p*stride : p*stride+stride]
+			copy(d, src[base+p*ld:][:rows])
+			clear(d[rows:])
+		}
 	}
 }

@@ -284,35 +284,65 @@ func kernAVX512Dx13x32(k int, a, b, c *float32, ldc int, p *kparams)
 //go:noescape
 func kernAVX512Dx14x32(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX2x1x16 computes an 1x16 tile with AVX2 and FMA.
+// kernAVX2x1x16 computes an 1x16 tile with AVX2 and FMA from packed A.
 //
 //go:noescape
 func kernAVX2x1x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX2x2x16 computes an 2x16 tile with AVX2 and FMA.
+// kernAVX2x2x16 computes an 2x16 tile with AVX2 and FMA from packed A.
 //
 //go:noescape
 func kernAVX2x2x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX2x3x16 computes an 3x16 tile with AVX2 and FMA.
+// kernAVX2x3x16 computes an 3x16 tile with AVX2 and FMA from packed A.
 //
 //go:noescape
 func kernAVX2x3x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX2x4x16 computes an 4x16 tile with AVX2 and FMA.
+// kernAVX2x4x16 computes an 4x16 tile with AVX2 and FMA from packed A.
 //
 //go:noescape
 func kernAVX2x4x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX2x5x16 computes an 5x16 tile with AVX2 and FMA.
+// kernAVX2x5x16 computes an 5x16 tile with AVX2 and FMA from packed A.
 //
 //go:noescape
 func kernAVX2x5x16(k int, a, b, c *float32, ldc int, p *kparams)
 
-// kernAVX2x6x16 computes an 6x16 tile with AVX2 and FMA.
+// kernAVX2x6x16 computes an 6x16 tile with AVX2 and FMA from packed A.
 //
 //go:noescape
 func kernAVX2x6x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Dx1x16 computes an 1x16 tile with AVX2 and FMA from unpacked A.
+//
+//go:noescape
+func kernAVX2Dx1x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Dx2x16 computes an 2x16 tile with AVX2 and FMA from unpacked A.
+//
+//go:noescape
+func kernAVX2Dx2x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Dx3x16 computes an 3x16 tile with AVX2 and FMA from unpacked A.
+//
+//go:noescape
+func kernAVX2Dx3x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Dx4x16 computes an 4x16 tile with AVX2 and FMA from unpacked A.
+//
+//go:noescape
+func kernAVX2Dx4x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Dx5x16 computes an 5x16 tile with AVX2 and FMA from unpacked A.
+//
+//go:noescape
+func kernAVX2Dx5x16(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Dx6x16 computes an 6x16 tile with AVX2 and FMA from unpacked A.
+//
+//go:noescape
+func kernAVX2Dx6x16(k int, a, b, c *float32, ldc int, p *kparams)
 
 // gatherPack packs k steps with AVX-512 (see internal/asmgen).
 //
@@ -337,5 +367,9 @@ var avx512Kernels = [2][2][14]asmKernel{
 	},
 }
 
-// avx2Kernels[r] computes an (r+1) x 16 tile.
-var avx2Kernels = [6]asmKernel{kernAVX2x1x16, kernAVX2x2x16, kernAVX2x3x16, kernAVX2x4x16, kernAVX2x5x16, kernAVX2x6x16}
+// avx2Kernels[d][r] computes an (r+1) x 16 tile from packed (d == 0) or
+// unpacked (d == 1) A.
+var avx2Kernels = [2][6]asmKernel{
+	{kernAVX2x1x16, kernAVX2x2x16, kernAVX2x3x16, kernAVX2x4x16, kernAVX2x5x16, kernAVX2x6x16},
+	{kernAVX2Dx1x16, kernAVX2Dx2x16, kernAVX2Dx3x16, kernAVX2Dx4x16, kernAVX2Dx5x16, kernAVX2Dx6x16},
+}

@@ -21,3 +21,23 @@ func BenchmarkPackA(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkPackB(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	k, n := 576, 3136
+	src := randSlice(rng, k*n)
+	for _, ks := range kernelSets() {
+		b.Run(ks.name, func(b *testing.B) {
+			nc := ks.nc
+			dst := make([]float32, 384*nc)
+			for b.Loop() {
+				for k0 := 0; k0 < k; k0 += 288 {
+					for jc := 0; jc < n; jc += nc {
+						ks.packB(dst, false, src, n, k0, 288, jc, min(nc, n-jc))
+					}
+				}
+			}
+			b.ReportMetric(float64(k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+		})
+	}
+}

@@ -66,7 +66,12 @@ const (
 const (
 	mr512  = 14 // rows of the AVX-512 tile
 	mr256  = 6  // rows of the AVX2 tile
-	unroll = 4  // k steps per loop iteration
+)
+
+// Tuning knobs, set by flags (the defaults are what is committed).
+var (
+	unroll    = 4 // k steps per loop iteration
+	bPrefetch = 0 // bytes ahead of B to prefetch per k step, 0 for none
 )
 
 type gen struct {
@@ -143,6 +148,15 @@ func (g *gen) kloop(aStep, nrBytes int, direct bool, step func(u int)) {
 	g.label("epilogue")
 }
 
+// directSetup loads the registers that directRow uses.
+func (g *gen) directSetup() {
+	g.p("MOVQ %d(DX), R12", offLda)
+	g.p("SHLQ $2, R12")
+	g.p("LEAQ (R12)(R12*2), R13")
+	g.p("LEAQ (R12)(R12*4), R11")
+	g.p("LEAQ (AX)(R11*1), R10")
+}
+
 // directRow returns the address of row r of an unpacked A at byte offset
 // off, with AX = row 0, R10 = row 5, R12 = L, R13 = 3L and R11 = 5L for
 // the row stride L in bytes.
@@ -153,6 +167,13 @@ func directRow(r, off int) string {
 		"(AX)(R11*2)", "(R10)(R13*2)", "(AX)(R13*4)", "(R10)(R12*8)",
 	}
 	return fmt.Sprintf("%d%s", off, modes[r])
+}
+
+func kernName256(mr int, direct bool) string {
+	if direct {
+		return fmt.Sprintf("kernAVX2Dx%dx16", mr)
+	}
+	return fmt.Sprintf("kernAVX2x%dx16", mr)
 }
 
 func kernName512(mr, nv int, direct bool) string {
@@ -183,11 +204,7 @@ func (g *gen) avx512(mr, nv int, direct bool) {
 	if direct {
 		aStep = 4
 		aAddr = func(r, u int) string { return directRow(r, 4*u) }
-		g.p("MOVQ %d(DX), R12", offLda)
-		g.p("SHLQ $2, R12")
-		g.p("LEAQ (R12)(R12*2), R13")
-		g.p("LEAQ (R12)(R12*4), R11")
-		g.p("LEAQ (AX)(R11*1), R10")
+		g.directSetup()
 	}
 	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*nv+v) }
 	for r := 0; r < mr; r++ {
@@ -201,6 +218,11 @@ func (g *gen) avx512(mr, nv int, direct bool) {
 		bo := u * nrBytes
 		for v := 0; v < nv; v++ {
 			g.p("VMOVUPS %d(BX), Z%d", bo+64*v, 28+v)
+		}
+		if bPrefetch > 0 {
+			for v := 0; v < nv; v++ {
+				g.p("PREFETCHT0 %d(BX)", bo+64*v+bPrefetch)
+			}
 		}
 		for r := 0; r < mr; r++ {
 			if nv == 1 {
@@ -294,10 +316,17 @@ func (g *gen) avx512(mr, nv int, direct bool) {
 // avx2 emits the kernel for an mr x 16 tile held in ymm registers:
 // accumulators Y0..Y11 (row r, vector v in Y[2r+v]), B vectors in Y12/Y13,
 // broadcasts in Y14/Y15.
-func (g *gen) avx2(mr int) {
+func (g *gen) avx2(mr int, direct bool) {
 	const nv = 2
-	name := fmt.Sprintf("kernAVX2x%dx16", mr)
+	name := kernName256(mr, direct)
 	g.header(name)
+	aStep := mr * 4
+	aAddr := func(r, u int) string { return fmt.Sprintf("%d(AX)", u*aStep+4*r) }
+	if direct {
+		aStep = 4
+		aAddr = func(r, u int) string { return directRow(r, 4*u) }
+		g.directSetup()
+	}
 	acc := func(r, v int) string { return fmt.Sprintf("Y%d", r*nv+v) }
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
@@ -306,14 +335,13 @@ func (g *gen) avx2(mr int) {
 	}
 	g.prefetchC(mr, 64)
 	const nrBytes = 64
-	g.kloop(mr*4, nrBytes, false, func(u int) {
-		ao := u * mr * 4
+	g.kloop(aStep, nrBytes, direct, func(u int) {
 		bo := u * nrBytes
 		g.p("VMOVUPS %d(BX), Y12", bo)
 		g.p("VMOVUPS %d(BX), Y13", bo+32)
 		for r := 0; r < mr; r++ {
 			bc := fmt.Sprintf("Y%d", 14+r%2)
-			g.p("VBROADCASTSS %d(AX), %s", ao+4*r, bc)
+			g.p("VBROADCASTSS %s, %s", aAddr(r, u), bc)
 			for v := 0; v < nv; v++ {
 				g.p("VFMADD231PS Y%d, %s, %s", 12+v, bc, acc(r, v))
 			}
@@ -421,11 +449,17 @@ func goDecls() []byte {
 			}
 		}
 	}
-	var names256 []string
-	for mr := 1; mr <= mr256; mr++ {
-		name := fmt.Sprintf("kernAVX2x%dx16", mr)
-		names256 = append(names256, name)
-		fmt.Fprintf(&b, "\n// %s computes an %dx16 tile with AVX2 and FMA.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, mr, name)
+	var names256 [2][]string
+	for d, direct := range []bool{false, true} {
+		what := "packed"
+		if direct {
+			what = "unpacked"
+		}
+		for mr := 1; mr <= mr256; mr++ {
+			name := kernName256(mr, direct)
+			names256[d] = append(names256[d], name)
+			fmt.Fprintf(&b, "\n// %s computes an %dx16 tile with AVX2 and FMA from %s A.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, mr, what, name)
+		}
 	}
 	for _, name := range []string{"gatherPack", "copyPack"} {
 		fmt.Fprintf(&b, "\n// %s packs k steps with AVX-512 (see internal/asmgen).\n//\n//go:noescape\nfunc %s(dst, src *float32, ld, k int, gmask, smask uint32)\n", name, name)
@@ -446,12 +480,16 @@ func goDecls() []byte {
 		b.WriteString("\t},\n")
 	}
 	b.WriteString("}\n")
-	fmt.Fprintf(&b, "\n// avx2Kernels[r] computes an (r+1) x 16 tile.\nvar avx2Kernels = [%d]asmKernel{", mr256)
-	for i, n := range names256 {
-		if i > 0 {
-			b.WriteString(", ")
+	fmt.Fprintf(&b, "\n// avx2Kernels[d][r] computes an (r+1) x 16 tile from packed (d == 0) or\n// unpacked (d == 1) A.\nvar avx2Kernels = [2][%d]asmKernel{\n", mr256)
+	for _, row := range names256 {
+		b.WriteString("\t{")
+		for i, n := range row {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(n)
 		}
-		b.WriteString(n)
+		b.WriteString("},\n")
 	}
 	b.WriteString("}\n")
 	src, err := format.Source(b.Bytes())
@@ -556,6 +594,8 @@ func (g *gen) packers() {
 func main() {
 	out := flag.String("out", "kernels_amd64.s", "assembly output file")
 	goOut := flag.String("goout", "kernels_amd64.go", "Go declarations output file")
+	flag.IntVar(&unroll, "unroll", unroll, "k steps per loop iteration (a power of 2)")
+	flag.IntVar(&bPrefetch, "bprefetch", bPrefetch, "prefetch distance for B in bytes (0: none)")
 	flag.Parse()
 	if err := os.WriteFile(*goOut, goDecls(), 0o644); err != nil {
 		log.Fatal(err)
@@ -571,8 +611,10 @@ func main() {
 			}
 		}
 	}
-	for mr := 1; mr <= mr256; mr++ {
-		g.avx2(mr)
+	for _, direct := range []bool{false, true} {
+		for mr := 1; mr <= mr256; mr++ {
+			g.avx2(mr, direct)
+		}
 	}
 	g.packers()
 	if err := os.WriteFile(*out, g.buf.Bytes(), 0o644); err != nil {
