@@ -414,6 +414,18 @@ func (op *binaryOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need [
 		case op.kind == bSub:
 			grads[i] = reduceTo(scaled(ctx, g, -1), x.Shape)
 			continue
+		case op.kind == bMul || (op.kind == bDiv && i == 0):
+			// g*b, g*a and g/b: the forward loops, then the reduction.
+			other := b
+			if i == 1 {
+				other = a
+			}
+			t, err := binaryForward(ctx, op.name, op.kind, g, other)
+			if err != nil {
+				return nil, err
+			}
+			grads[i] = reduceTo(t, x.Shape)
+			continue
 		}
 		grads[i] = binGrad(ctx, x.Shape, a, b, out[0], g, op.partial(i))
 	}
@@ -421,18 +433,11 @@ func (op *binaryOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need [
 }
 
 // partial returns the derivative of the output with respect to operand i
-// times the output gradient, as a function of (g, a, b, y).
+// times the output gradient, as a function of (g, a, b, y), for the kinds
+// Backward does not compute with the forward loops.
 func (op *binaryOp) partial(i int) func(g, a, b, y float32) float32 {
 	switch op.kind {
-	case bMul:
-		if i == 0 {
-			return func(g, _, b, _ float32) float32 { return g * b }
-		}
-		return func(g, a, _, _ float32) float32 { return g * a }
-	case bDiv:
-		if i == 0 {
-			return func(g, _, b, _ float32) float32 { return g / b }
-		}
+	case bDiv: // the divisor; the dividend's is computed as g/b
 		// d(a/b)/db = -a/b^2 = -y/b.
 		return func(g, _, b, y float32) float32 { return -g * y / b }
 	case bPow:

@@ -305,10 +305,7 @@ func (reluOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	parallelFor(ctx, len(x.F), elemGrain, func(lo, hi int) {
 		src, dst := x.F[lo:hi], y.F[lo:hi]
 		for i, v := range src {
-			if v < 0 { // keeps NaN, as max(0, NaN) does in PyTorch
-				v = 0
-			}
-			dst[i] = v
+			dst[i] = max(v, 0) // branch-free; keeps NaN, as PyTorch does
 		}
 	})
 	return []*tensor.Tensor{y}, nil
@@ -328,12 +325,7 @@ func (reluOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need []bool)
 	}
 	g := gradOut[0]
 	parallelFor(ctx, len(x.F), elemGrain, func(lo, hi int) {
-		xs, gs, dst := x.F[lo:hi], g.F[lo:hi], gx.F[lo:hi]
-		for i := range dst {
-			if xs[i] > 0 {
-				dst[i] = gs[i]
-			}
-		}
+		passWhere(x.F[lo:hi], g.F[lo:hi], gx.F[lo:hi], 0, float32(math.Inf(1)))
 	})
 	return grads, nil
 }
@@ -428,13 +420,7 @@ func (c *clipOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	parallelFor(ctx, len(x.F), elemGrain, func(lo, hi int) {
 		src, dst := x.F[lo:hi], y.F[lo:hi]
 		for i, v := range src {
-			if v < l {
-				v = l
-			}
-			if v > h {
-				v = h
-			}
-			dst[i] = v
+			dst[i] = min(max(v, l), h)
 		}
 	})
 	return []*tensor.Tensor{y}, nil
@@ -446,13 +432,50 @@ func (c *clipOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need []bo
 	if err != nil {
 		return nil, err
 	}
-	l, h := float32(lo), float32(hi)
-	return unaryGrad(ctx, in, out, gradOut, need, func(x, _, g float32) float32 {
-		if x > l && x < h {
-			return g
-		}
-		return 0
-	}), nil
+	grads := make([]*tensor.Tensor, len(in))
+	if len(need) == 0 || !need[0] || in[0].DType != tensor.Float32 {
+		return grads, nil
+	}
+	x := in[0]
+	gx := tensor.Zeros(x.Shape...)
+	grads[0] = gx
+	if len(gradOut) == 0 || gradOut[0] == nil {
+		return grads, nil
+	}
+	g := gradOut[0]
+	parallelFor(ctx, len(x.F), elemGrain, func(a, b int) {
+		passWhere(x.F[a:b], g.F[a:b], gx.F[a:b], float32(lo), float32(hi))
+	})
+	return grads, nil
+}
+
+// passWhere sets dst[i] = g[i] where lo < x[i] < hi and 0 elsewhere; an
+// infinite bound is no bound (so x = +Inf passes ReLU, as in PyTorch). It
+// has no branches on the data, which is half negative in a ReLU network:
+// the comparisons run on order-preserving integer keys of the floats and
+// give a bit mask.
+func passWhere(x, g, dst []float32, lo, hi float32) {
+	g = g[:len(x)]
+	dst = dst[:len(x)]
+	kl, kh := floatKey(lo), floatKey(hi)
+	if math.IsInf(float64(lo), -1) {
+		kl = -1 << 40 // below every key
+	}
+	if math.IsInf(float64(hi), 1) {
+		kh = 1 << 40 // above every key
+	}
+	for i, v := range x {
+		k := floatKey(v)
+		m := uint32((kl-k)>>63) & uint32((k-kh)>>63)
+		dst[i] = math.Float32frombits(math.Float32bits(g[i]) & m)
+	}
+}
+
+// floatKey maps a float32 to an integer with the same order (-0 just
+// below +0; NaN above +Inf or below -Inf by its sign bit).
+func floatKey(v float32) int64 {
+	b := int32(math.Float32bits(v))
+	return int64(b ^ (b>>31)&0x7fffffff)
 }
 
 // identityOp is Identity: its output shares the input's data.

@@ -264,6 +264,9 @@ func TestKinkGradients(t *testing.T) {
 	}{
 		{"Relu", elemNode(t, "Relu", 14, 1), []*tensor.Tensor{f32([]int{5}, -1, 0, 1e-6, 2, -1e-6)}, []float32{0, 0, 1, 1, 0}},
 		{"Clip-13 relu6", elemNode(t, "Clip", 13, 1), []*tensor.Tensor{f32([]int{5}, 0, 6, 3, 6.5, -1), f32(nil, 0), f32(nil, 6)}, []float32{0, 0, 1, 0, 0}},
+		{"Relu signed zero", elemNode(t, "Relu", 14, 1), []*tensor.Tensor{f32([]int{5}, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), 1e-38, -1e-38)}, []float32{0, 1, 0, 1, 0}},
+		{"Clip negative range", elemNode(t, "Clip", 13, 1), []*tensor.Tensor{f32([]int{5}, -1.5, -2.5, -0.5, -2, -1.0001), f32(nil, -2), f32(nil, -1)}, []float32{1, 0, 0, 0, 1}},
+		{"Clip across zero", elemNode(t, "Clip", 13, 1), []*tensor.Tensor{f32([]int{5}, -0.5, 0.5, 0, -1, 1), f32(nil, -1), f32(nil, 1)}, []float32{1, 1, 1, 0, 0}},
 		{"Clip-6 relu6", elemNode(t, "Clip", 6, 1, elemAttrF("min", 0), elemAttrF("max", 6)), []*tensor.Tensor{f32([]int{5}, 0, 6, 5.99, 0.01, 7)}, []float32{0, 0, 1, 1, 0}},
 		{"LeakyRelu", elemNode(t, "LeakyRelu", 6, 1, elemAttrF("alpha", 0.1)), []*tensor.Tensor{f32([]int{5}, 0, 1, -1, 2, -2)}, []float32{0.1, 1, 0.1, 1, 0.1}},
 		{"HardSwish", elemNode(t, "HardSwish", 14, 1), []*tensor.Tensor{f32([]int{5}, -3, 3, 0, -4, 4)}, []float32{-0.5, 1.5, 0.5, 0, 1}},
