@@ -97,8 +97,9 @@ func SgemmWith(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 	pr.setup(transB, m, n, k, alpha, b, ldb, beta, c, ldc, opt)
 	// Packing A costs about as much as multiplying it by a few dozen
 	// columns: below directMaxN columns, read it in place if the cache
-	// allows.
-	pr.direct = pr.ks.directA && !transA && n <= directMaxN && directOK(lda, pr.kc, pr.ks.mr)
+	// allows (a single column sliver reads each sliver of A only once).
+	pr.direct = pr.ks.directA && !transA && n <= directMaxN &&
+		(n <= pr.ks.nr || directOK(lda, pr.kc, pr.ks.mr))
 	pr.run()
 }
 
@@ -182,8 +183,8 @@ const directMaxN = 256
 // Work below minParallel multiply-adds stays on the calling goroutine; a
 // goroutine gets at least minPerThread.
 const (
-	minParallel  = 1 << 21
-	minPerThread = 1 << 20
+	minParallel  = 1 << 22
+	minPerThread = 1 << 21
 )
 
 func (pr *problem) run() {
@@ -218,15 +219,27 @@ func (pr *problem) run() {
 		putWorker(w)
 		return
 	}
+	runParallel(*pr, nt, splitN)
+}
+
+// runParallel computes pr on nt goroutines, splitting C along N or M. It
+// takes pr by value so that the single-goroutine path allocates nothing.
+func runParallel(pr problem, nt int, splitN bool) {
+	if testHookParallel != nil {
+		testHookParallel(nt, splitN)
+	}
+	ks := pr.ks
+	mSlivers := (pr.m + ks.mr - 1) / ks.mr
+	nSlivers := (pr.n + ks.nr - 1) / ks.nr
 	var wg sync.WaitGroup
 	for t := nt - 1; t >= 0; t-- {
 		var i0, i1, j0, j1 int
 		if splitN {
-			i0, i1 = 0, m
-			j0, j1 = part(nSlivers, nt, t, ks.nr, n)
+			i0, i1 = 0, pr.m
+			j0, j1 = part(nSlivers, nt, t, ks.nr, pr.n)
 		} else {
-			i0, i1 = part(mSlivers, nt, t, ks.mr, m)
-			j0, j1 = 0, n
+			i0, i1 = part(mSlivers, nt, t, ks.mr, pr.m)
+			j0, j1 = 0, pr.n
 		}
 		if t == 0 {
 			w := getWorker()
@@ -244,6 +257,9 @@ func (pr *problem) run() {
 	}
 	wg.Wait()
 }
+
+// testHookParallel, when set by tests, is told how runParallel splits.
+var testHookParallel func(nt int, splitN bool)
 
 // part returns the range of elements of part t of nt, splitting slivers of
 // size unit as evenly as possible; total is the element count.

@@ -314,20 +314,42 @@ func TestSgemmOptions(t *testing.T) {
 // TestSgemmThreads runs problems large enough to be split, along N and
 // along M, with packed and unpacked A.
 func TestSgemmThreads(t *testing.T) {
+	var gotNT int
+	var gotSplitN bool
+	testHookParallel = func(nt int, splitN bool) { gotNT, gotSplitN = nt, splitN }
+	defer func() { testHookParallel = nil }()
 	for _, ks := range kernelSets() {
 		t.Run(ks.name, func(t *testing.T) {
 			useKernel(t, ks)
 			rng := rand.New(rand.NewPCG(11, 12))
+			seen := map[bool]bool{}
 			for _, tc := range []gemmCase{
-				{m: 37, n: 1000, k: 150, alpha: 1, beta: 0},
-				{m: 300, n: 49, k: 200, alpha: 0.5, beta: 1, transA: true},
-				{m: 100, n: 130, k: 300, alpha: 1, beta: 0, transB: true, pad: 1},
+				{m: 40, n: 1000, k: 160, alpha: 1, beta: 0},
+				{m: 300, n: 49, k: 440, alpha: 0.5, beta: 1, transA: true},
+				{m: 301, n: 30, k: 700, alpha: 0.5, beta: 1},
+				{m: 100, n: 130, k: 500, alpha: 1, beta: 0, transB: true, pad: 1},
 			} {
 				for _, threads := range []int{2, 3} {
 					tc.opt = &Options{Threads: threads}
-					tc.run(t, rng, false)
-					tc.run(t, rng, true)
+					for _, packed := range []bool{false, true} {
+						gotNT = 0
+						tc.run(t, rng, packed)
+						if gotNT != threads {
+							t.Errorf("%v: split in %d, want %d", tc, gotNT, threads)
+						}
+						seen[gotSplitN] = true
+					}
 				}
+			}
+			if !seen[true] || !seen[false] {
+				t.Errorf("split along N: %v, along M: %v; want both", seen[true], seen[false])
+			}
+			// Small products stay on the calling goroutine.
+			gotNT = 0
+			small := gemmCase{m: 64, n: 64, k: 64, alpha: 1, opt: &Options{Threads: 2}}
+			small.run(t, rng, false)
+			if gotNT != 0 {
+				t.Errorf("%v: split in %d, want no split", small, gotNT)
 			}
 		})
 	}
