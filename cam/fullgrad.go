@@ -124,7 +124,8 @@ func (j *job) runFullGrad(ctx context.Context, x *tensor.Tensor, fixed [][]Targe
 // fullGradCombine sums the FullGrad terms and normalises the sum. With
 // eigen_smooth it does what pytorch-grad-cam does instead: every term is
 // normalised and shrunk to an eighth of the input size, their first
-// principal component is taken, normalised and resized back.
+// principal component is taken, normalised and resized back (at least one
+// pixel each way for tiny inputs).
 func (j *job) fullGradCombine(maps [][]float32) []float32 {
 	HW := j.H * j.W
 	out := make([]float32, HW)
@@ -139,7 +140,7 @@ func (j *job) fullGradCombine(maps [][]float32) []float32 {
 		minMax(out, minMaxEps)
 		return out
 	}
-	h, w := j.H/8, j.W/8
+	h, w := max(j.H/8, 1), max(j.W/8, 1)
 	P := h * w
 	stack := make([]float32, 0, len(maps)*P)
 	for _, m := range maps {
