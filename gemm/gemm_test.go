@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 // kernelVariants returns every kernel family this machine runs, each also
@@ -455,5 +456,30 @@ func TestSgemmPanics(t *testing.T) {
 func TestKernelName(t *testing.T) {
 	if got, want := Kernel(), kernelSets()[0].name; got != want {
 		t.Errorf("Kernel() = %q, want %q", got, want)
+	}
+}
+
+// TestKparamsLayout checks the offsets that the assembly kernels use
+// (internal/asmgen).
+func TestKparamsLayout(t *testing.T) {
+	var p kparams
+	for _, f := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"alpha", unsafe.Offsetof(p.alpha), 0},
+		{"beta", unsafe.Offsetof(p.beta), 4},
+		{"lo", unsafe.Offsetof(p.lo), 8},
+		{"hi", unsafe.Offsetof(p.hi), 12},
+		{"mask", unsafe.Offsetof(p.mask), 16},
+		{"flags", unsafe.Offsetof(p.flags), 20},
+		{"rowBias", unsafe.Offsetof(p.rowBias), 24},
+		{"colBias", unsafe.Offsetof(p.colBias), 32},
+		{"vmask", unsafe.Offsetof(p.vmask), 40},
+		{"lda", unsafe.Offsetof(p.lda), 104},
+	} {
+		if f.got != f.want {
+			t.Errorf("offset of kparams.%s = %d, want %d", f.name, f.got, f.want)
+		}
 	}
 }

@@ -1,5 +1,6 @@
-// Command asmgen writes the Go assembly micro-kernels of package gemm
-// (kernels_amd64.s). Run it through go generate in the gemm directory:
+// Command asmgen writes the Go assembly micro-kernels and packing routines
+// of package gemm (kernels_amd64.s) and their Go declarations
+// (kernels_amd64.go). Run it through go generate:
 //
 //	go generate ./gemm/
 //
@@ -10,7 +11,11 @@
 // Framework for Rapidly Instantiating BLAS Functionality", ACM TOMS 41(3),
 // 2015. The packed A sliver holds mr values per k step (one per tile row,
 // broadcast), the packed B sliver holds nr values per k step (vector loads
-// along a row of C).
+// along a row of C). The "direct" kernels (names with D) read the A sliver
+// in place from a row-major matrix instead, row r at a + r*lda.
+//
+// Families: AVX-512, mr = 1..14 rows by 16 or 32 columns (zmm
+// accumulators), and AVX2+FMA, mr = 1..6 rows by 16 columns (ymm).
 //
 // Go declaration of every kernel (see kernels_amd64.go):
 //
@@ -64,8 +69,8 @@ const (
 
 // Parameters of the AVX-512 and AVX2 families.
 const (
-	mr512  = 14 // rows of the AVX-512 tile
-	mr256  = 6  // rows of the AVX2 tile
+	mr512 = 14 // rows of the AVX-512 tile
+	mr256 = 6  // rows of the AVX2 tile
 )
 
 // Tuning knobs, set by flags (the defaults are what is committed).
