@@ -2,8 +2,12 @@ module github.com/gradcam/gradcam
 
 go 1.26.8
 
+require google.golang.org/protobuf v1.36.11
+
 require (
+	github.com/alecthomas/kong v1.17.0 // indirect
 	golang.org/x/image v0.48.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-	google.golang.org/protobuf v1.36.11
+	golang.org/x/term v0.48.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 )
