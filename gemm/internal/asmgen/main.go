@@ -75,8 +75,9 @@ const (
 
 // Tuning knobs, set by flags (the defaults are what is committed).
 var (
-	unroll    = 4 // k steps per loop iteration
-	bPrefetch = 0 // bytes ahead of B to prefetch per k step, 0 for none
+	unroll    = 4     // k steps per loop iteration
+	bPrefetch = 0     // bytes ahead of B to prefetch per k step, 0 for none
+	bcst2     = false // two-vector AVX-512 tiles use embedded broadcasts
 )
 
 type gen struct {
@@ -230,8 +231,10 @@ func (g *gen) avx512(mr, nv int, direct bool) {
 			}
 		}
 		for r := 0; r < mr; r++ {
-			if nv == 1 {
-				g.p("VFMADD231PS.BCST %s, Z28, %s", aAddr(r, u), acc(r, 0))
+			if nv == 1 || bcst2 {
+				for v := 0; v < nv; v++ {
+					g.p("VFMADD231PS.BCST %s, Z%d, %s", aAddr(r, u), 28+v, acc(r, v))
+				}
 				continue
 			}
 			bc := fmt.Sprintf("Z%d", 30+r%2)
@@ -601,6 +604,7 @@ func main() {
 	goOut := flag.String("goout", "kernels_amd64.go", "Go declarations output file")
 	flag.IntVar(&unroll, "unroll", unroll, "k steps per loop iteration (a power of 2)")
 	flag.IntVar(&bPrefetch, "bprefetch", bPrefetch, "prefetch distance for B in bytes (0: none)")
+	flag.BoolVar(&bcst2, "bcst2", bcst2, "embedded broadcasts in two-vector AVX-512 tiles")
 	flag.Parse()
 	if err := os.WriteFile(*goOut, goDecls(), 0o644); err != nil {
 		log.Fatal(err)
