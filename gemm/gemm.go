@@ -13,9 +13,17 @@
 //
 // Matrices are row-major. Weights that are multiplied many times can be
 // packed once with PackA and used with SgemmPackedA; convolution computes
-// W[Cout x K] * col[K x HW], so the weights are the A side.
+// W[Cout x K] * col[K x HW], so the weights are the A side. Packing costs
+// most, relative to the product, when op(B) has few columns: products with
+// at most 256 columns read a non-transposed A in place instead of packing
+// it, and pre-packing pays off most for the deep, narrow layers.
 //
-// Large products are split over goroutines; see SetThreads.
+// SgemmWith and SgemmPackedA can add a bias per row or column of C and
+// clamp the result (ReLU, ReLU6) while C is in registers; see Options.
+//
+// Large products are split over goroutines; see SetThreads. Products below
+// about 4 million multiply-adds stay on the calling goroutine, and a call
+// on one goroutine allocates nothing once its packing buffers are pooled.
 package gemm
 
 import (
