@@ -28,6 +28,16 @@
 // half-pixel centres (OpenCV's INTER_LINEAR), ReLU, the mean over the
 // target layers, and min-max normalisation again.
 //
+// Models may be NCHW (PyTorch) or NHWC (Keras/TFLite through tf2onnx).
+// The input's layout follows from its shape (a 1, 3 or 4 at axis 1 and
+// not at axis 3 means NCHW, the reverse NHWC) or else from the ops that
+// read it; its spatial size is the size of every map. A target layer's
+// channel axis follows from the ops that read it (looking through
+// elementwise ops): Conv, pooling, BatchNormalization and
+// GlobalAveragePool mean NCHW, a Reduce* over axes [1,2] or a Transpose
+// with perm [0,3,1,2] mean NHWC; else from the op that computes it by the
+// same rules; else the input's layout.
+//
 // Use New once per model and Explain per batch of images:
 //
 //	ex := cam.New(model)
@@ -275,6 +285,23 @@ func New(m *engine.Model) *Explainer {
 		}
 	}
 	return e
+}
+
+// Input describes the model's image input: its layout and its declared
+// channels, height and width (0 where the model leaves a size open). Feed
+// Explain tensors of that layout.
+func (e *Explainer) Input() (l Layout, channels, height, width int) {
+	in := e.m.Inputs()
+	if len(in) == 0 || len(in[0].Shape) != 4 {
+		return NCHW, 0, 0, 0
+	}
+	shape := make([]int, 4)
+	for i, d := range in[0].Shape {
+		shape[i] = int(max(d.Value, 0))
+	}
+	l = e.gi.inputLayout(e.input, shape)
+	_, channels, height, width = l.dims(shape)
+	return l, channels, height, width
 }
 
 // layerInfo is a resolved target layer.

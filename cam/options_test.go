@@ -409,3 +409,13 @@ func TestParseMethod(t *testing.T) {
 		t.Errorf("%d methods", len(Methods()))
 	}
 }
+
+func TestInput(t *testing.T) {
+	for _, lay := range []Layout{NCHW, NHWC} {
+		m, _ := toyModel(t, lay)
+		l, c, h, w := New(m).Input()
+		if l != lay || c != 1 || h != 4 || w != 4 {
+			t.Errorf("%s toy: Input() = %s, %d, %d, %d", lay, l, c, h, w)
+		}
+	}
+}
