@@ -241,14 +241,23 @@ func (h *denseHead) row(c int) []float32 { return h.w[c*h.channels : (c+1)*h.cha
 // pooling (GlobalAveragePool, or ReduceMean over the spatial axes), then
 // any Flatten / Reshape / Squeeze / Identity / Dropout, then Gemm or
 // MatMul with a constant weight (plus an optional constant Add), which
-// must compute the logits. It returns the dense weights or an error that
-// says what the head is instead.
+// must compute the logits. Each tensor on the way must have that one
+// reader (Shape and Size nodes, which read only its shape, aside). It
+// returns the dense weights or an error that says what the head is
+// instead.
 func (gi *graphInfo) findDenseHead(layer string, layout Layout, channels int, logits string) (*denseHead, error) {
 	notGAP := func(format string, args ...any) error {
 		return fmt.Errorf("cam: method \"cam\" needs a head of global average pooling and one dense layer after the target layer %q, but %s (Grad-CAM works on any head)", layer, fmt.Sprintf(format, args...))
 	}
 	single := func(t string) (*graph.Node, error) {
-		cs := gi.consumers[t]
+		// Shape and Size read only the (planned, constant) shape:
+		// exporters' flatten sub-graphs do that.
+		var cs []*graph.Node
+		for _, n := range gi.consumers[t] {
+			if n.OpType != "Shape" && n.OpType != "Size" {
+				cs = append(cs, n)
+			}
+		}
 		if len(cs) != 1 {
 			names := make([]string, len(cs))
 			for i, n := range cs {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gradcam/gradcam/engine"
+	"github.com/gradcam/gradcam/graph"
 	"github.com/gradcam/gradcam/tensor"
 )
 
@@ -416,6 +417,43 @@ func TestInput(t *testing.T) {
 		l, c, h, w := New(m).Input()
 		if l != lay || c != 1 || h != 4 || w != 4 {
 			t.Errorf("%s toy: Input() = %s, %d, %d, %d", lay, l, c, h, w)
+		}
+	}
+}
+
+// TestCAMExporterFlatten runs CAM on the toy with the flatten written as
+// PyTorch's older exporters do: Shape → Gather → Unsqueeze → Concat →
+// Reshape, so the pooled tensor has a Shape reader beside the Reshape.
+func TestCAMExporterFlatten(t *testing.T) {
+	g := toyGraph(NCHW)
+	var nodes []*graph.Node
+	for _, n := range g.Nodes {
+		if n.OpType != "Flatten" {
+			nodes = append(nodes, n)
+			continue
+		}
+		g.Initializers["zero"] = tensor.FromInt64(nil, []int64{0})
+		g.Initializers["axes0"] = tensor.FromInt64([]int{1}, []int64{0})
+		g.Initializers["minus1"] = tensor.FromInt64([]int{1}, []int64{-1})
+		nodes = append(nodes,
+			&graph.Node{Name: "shape", OpType: "Shape", Inputs: []string{"g"}, Outputs: []string{"s"}},
+			&graph.Node{Name: "gather", OpType: "Gather", Inputs: []string{"s", "zero"}, Outputs: []string{"n"}},
+			&graph.Node{Name: "unsq", OpType: "Unsqueeze", Inputs: []string{"n", "axes0"}, Outputs: []string{"n1"}},
+			&graph.Node{Name: "cat", OpType: "Concat", Inputs: []string{"n1", "minus1"}, Outputs: []string{"shp"},
+				Attrs: map[string]*graph.Attr{"axis": {Name: "axis", Type: graph.AttrInt, I: 0}}},
+			&graph.Node{Name: "flatten", OpType: "Reshape", Inputs: []string{"g", "shp"}, Outputs: []string{"f"}})
+	}
+	g.Nodes = nodes
+	m, err := engine.New(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := explain(t, New(m), toyInput(0, 1), Options{Method: CAM, Classes: []int{0}})
+	for i, img := range res.Images {
+		_, w, final := toyExpect(t, CAM, i, 0)
+		e := img.Explanations[0]
+		if maxDiff64(e.Layers[0].Weights, w) > 1e-6 || maxDiff64(e.Map, final[:]) > 1e-4 {
+			t.Errorf("image %d: weights %v, want %v", i, e.Layers[0].Weights, w)
 		}
 	}
 }
