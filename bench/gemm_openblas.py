@@ -13,8 +13,8 @@ quarter of its AVX-512 speed. The script therefore sets OPENBLAS_CORETYPE to
 --coretype (default SkylakeX, OpenBLAS's AVX-512 kernel; "auto" keeps the
 detection) before numpy loads OpenBLAS, and prints the core in use.
 
-The machine is shared: both sides report their best (OpenBLAS: fastest of
---reps calls; gemm: fastest of 3 benchmark runs of --reps calls each).
+The machine is shared: both sides report the best of 3 rounds of --reps
+calls each (for gemm, 3 runs of its Go benchmarks).
 
 Options: --no-go (OpenBLAS only), --reps N (timed calls per shape),
 --coretype NAME, --kernel avx512|avx2|go (GRADCAM_GEMM_KERNEL for the Go
@@ -60,13 +60,14 @@ def bench_openblas(lib, reps):
             c = np.empty((m, n), np.float32)
             for _ in range(3):
                 np.matmul(a, b, out=c)
-            times = []
-            for _ in range(reps):
+            # Like the Go side: the best of 3 rounds of reps calls each.
+            best = float("inf")
+            for _ in range(3):
                 t0 = time.perf_counter()
-                np.matmul(a, b, out=c)
-                times.append(time.perf_counter() - t0)
-            times.sort()
-            out[(m, n, k, t)] = 2.0 * m * n * k / times[0] / 1e9
+                for _ in range(reps):
+                    np.matmul(a, b, out=c)
+                best = min(best, (time.perf_counter() - t0) / reps)
+            out[(m, n, k, t)] = 2.0 * m * n * k / best / 1e9
     return out
 
 
