@@ -38,6 +38,17 @@
 // with perm [0,3,1,2] mean NHWC; else from the op that computes it by the
 // same rules; else the input's layout.
 //
+// Where this package knowingly differs from the reference: with
+// aug_smooth the classes are fixed from the unaugmented image (the
+// reference re-picks the top class of every augmented copy unless given
+// targets); Ablation-CAM on a layer whose minimum is not 0 writes
+// min - 1e7 into every ablated channel (the reference lowers the value by
+// 1e7 more for each channel of a batch); an Eigen-CAM sign is chosen by a
+// documented rule (see EigenCAM) where the reference takes LAPACK's; and
+// activation and gradient are both taken at the named tensor (the
+// reference's in-place ReLU after DenseNet's norm5 pairs ReLU(norm5) with
+// the gradient at norm5).
+//
 // Use New once per model and Explain per batch of images:
 //
 //	ex := cam.New(model)
@@ -71,11 +82,15 @@ const (
 	LayerCAM           Method = "layercam"
 	ScoreCAM           Method = "scorecam"
 	AblationCAM        Method = "ablationcam"
-	EigenCAM           Method = "eigencam"
-	EigenGradCAM       Method = "eigengradcam"
-	FullGrad           Method = "fullgrad"
-	GuidedBackprop     Method = "guided-backprop"
-	GuidedGradCAM      Method = "guided-gradcam"
+	// EigenCAM's map is the first principal component of the activation;
+	// its sign makes the component's channel loadings sum to a
+	// non-negative value (high where channels are more active than their
+	// mean), see the reference tests for the comparison up to sign.
+	EigenCAM       Method = "eigencam"
+	EigenGradCAM   Method = "eigengradcam"
+	FullGrad       Method = "fullgrad"
+	GuidedBackprop Method = "guided-backprop"
+	GuidedGradCAM  Method = "guided-gradcam"
 )
 
 var methods = []Method{CAM, GradCAM, GradCAMPlusPlus, XGradCAM, HiResCAM, GradCAMElementWise, LayerCAM,
@@ -242,7 +257,7 @@ type Explanation struct {
 	// GuidedImage is Guided made into 8-bit pixels by Deprocess.
 	GuidedImage []uint8
 	// Layers has one entry per target layer (nil for FullGrad and guided
-	// backprop).
+	// backprop), from the unaugmented image.
 	Layers []LayerMap
 }
 
@@ -324,8 +339,16 @@ type job struct {
 	heads   []*denseHead // for CAM, per layer
 }
 
-// Explain explains the batch x (rank 4, the model's input layout) with
-// the given options.
+// Explain explains the batch x (rank 4, in the model's input layout; see
+// Input) with the given options: one Image per image of the batch, each
+// with one Explanation per target.
+//
+// It fails, with a message that says what to give instead, on an unknown
+// method (listing the valid ones), an unknown layer (listing candidate
+// layers), a class out of range (naming the number of classes), method
+// "cam" on a head that is not global average pooling + one dense layer,
+// and when ctx is done (Score-CAM and Ablation-CAM check it between their
+// many forward passes).
 func (e *Explainer) Explain(ctx context.Context, x *tensor.Tensor, opt Options) (*Result, error) {
 	j, err := e.prepare(x, opt)
 	if err != nil {

@@ -2,6 +2,7 @@ package cam
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"sync"
@@ -284,5 +285,21 @@ func TestScoreCAMScores(t *testing.T) {
 				t.Errorf("masked scores differ from the reference's by up to %.3g", worst)
 			}
 		})
+	}
+}
+
+// TestScoreCAMCancel stops a Score-CAM run (32 batches on resnet18) by a
+// deadline: it must return the context's error soon after.
+func TestScoreCAMCancel(t *testing.T) {
+	m, ref := loadRef(t, refCases[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := New(m).Explain(ctx, ref["input"], Options{Method: ScoreCAM})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v, want the deadline", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Explain returned %v after the start, long after its 300 ms deadline", d)
 	}
 }
