@@ -42,8 +42,8 @@ type Figure struct {
 	Title string
 	Rows  []FigureRow
 	Notes []string
-	// Cell is the side of the square each panel is fitted into; 0 means
-	// 224.
+	// Cell is the width of a panel, and the most height; 0 means 224.
+	// A row is as tall as its tallest picture scaled to that width.
 	Cell int
 }
 
@@ -146,15 +146,16 @@ func (f *Figure) layout(ff *figFaces) figLayout {
 		}
 		l.labels = append(l.labels, image.Rect(x0, y, x0+gridW, y+ff.textH))
 		y += ff.textH
+		rh := rowHeight(r, cell)
 		var caps, cells []image.Rectangle
 		for j := range r.Panels {
 			x := x0 + j*(cell+figGap)
 			caps = append(caps, image.Rect(x, y, x+cell, y+ff.textH))
-			cells = append(cells, image.Rect(x, y+ff.textH, x+cell, y+ff.textH+cell))
+			cells = append(cells, image.Rect(x, y+ff.textH, x+cell, y+ff.textH+rh))
 		}
 		l.captions = append(l.captions, caps)
 		l.cells = append(l.cells, cells)
-		y += ff.textH + cell
+		y += ff.textH + rh
 	}
 	w := x0 + gridW
 	if len(f.Notes) > 0 {
@@ -177,6 +178,24 @@ func (f *Figure) layout(ff *figFaces) figLayout {
 	}
 	l.size = image.Pt(w+figMargin, y+figMargin)
 	return l
+}
+
+// rowHeight is the height of a row's cells: that of its tallest picture
+// scaled to the cell's width, at most cell (a row of landscape photos is
+// not padded to squares); cell when the row has no picture.
+func rowHeight(r FigureRow, cell int) int {
+	h := 0
+	for _, p := range r.Panels {
+		if p.Image == nil || p.Image.Bounds().Empty() {
+			continue
+		}
+		b := p.Image.Bounds()
+		h = max(h, min(cell, (cell*b.Dy()+b.Dx()-1)/b.Dx()))
+	}
+	if h == 0 {
+		return cell
+	}
+	return h
 }
 
 // Draw renders the figure on a white background.

@@ -54,13 +54,15 @@ func TestFigureSize(t *testing.T) {
 		checkNotes bool
 	}{
 		{"one row of three", Figure{Title: "both.png", Rows: []FigureRow{row(3)}, Cell: 100},
-			2*figMargin + 3*100 + 2*figGap, 2*figMargin + ff.titleH + 2*ff.textH + 100, false},
+			2*figMargin + 3*100 + 2*figGap, 2*figMargin + ff.titleH + 2*ff.textH + 75, false},
 		{"three rows, no title, default cell", Figure{Rows: []FigureRow{row(3), row(3), row(3)}},
-			2*figMargin + 3*224 + 2*figGap, 2*figMargin + 3*(2*ff.textH+224) + 2*figGap, false},
+			2*figMargin + 3*224 + 2*figGap, 2*figMargin + 3*(2*ff.textH+168) + 2*figGap, false},
 		{"ragged rows take the widest", Figure{Rows: []FigureRow{row(1), row(2)}, Cell: 50},
-			2*figMargin + 2*50 + figGap, 2*figMargin + 2*(2*ff.textH+50) + figGap, false},
+			2*figMargin + 2*50 + figGap, 2*figMargin + 2*(2*ff.textH+38) + figGap, false},
 		{"notes add a column", Figure{Rows: []FigureRow{row(2)}, Notes: []string{"top-5", "243 bull mastiff 61.0%"}, Cell: 80},
-			-1, 2*figMargin + 2*ff.textH + 80, true},
+			-1, 2*figMargin + 2*ff.textH + 60, true},
+		{"a row without pictures is square", Figure{Rows: []FigureRow{{Panels: []Panel{{Caption: "empty"}}}}, Cell: 90},
+			2*figMargin + 90, 2*figMargin + 2*ff.textH + 90, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img, err := tc.f.Draw()
