@@ -28,14 +28,6 @@ func (l Layout) String() string {
 	return "NCHW"
 }
 
-// channelAxis returns the index of the channel dimension.
-func (l Layout) channelAxis() int {
-	if l == NHWC {
-		return 3
-	}
-	return 1
-}
-
 // dims splits a rank-4 shape into batch, channels, height and width.
 func (l Layout) dims(shape []int) (n, c, h, w int) {
 	if l == NHWC {
