@@ -357,9 +357,10 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 }
 
 // slogLevel is the level of a request's log line: warnings for server
-// errors, information otherwise.
+// errors, information otherwise (503 included: a full queue or a deadline
+// is the server protecting itself, not a fault).
 func slogLevel(code int) slog.Level {
-	if code >= 500 {
+	if code >= 500 && code != http.StatusServiceUnavailable {
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo

@@ -224,7 +224,7 @@ func parseParams(v url.Values, maxTimeout time.Duration) (*explainParams, error)
 // readRequest reads the image and the parameters of an explain request:
 // the query string, plus the fields of a multipart/form-data body whose
 // file part (or field "image") is the image; any other body is the image
-// itself.
+// itself, and the parameters are in the query string.
 func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (url.Values, []byte, error) {
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		return nil, nil, errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes above the limit of %d bytes", r.ContentLength, s.cfg.MaxBodyBytes)
@@ -264,9 +264,9 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (url.Values
 			params.Add(name, string(val))
 		}
 		return params, data, nil
-	case "application/x-www-form-urlencoded":
-		return nil, nil, errorf(http.StatusUnsupportedMediaType, "send the image as multipart/form-data (a file part) or as the raw request body")
 	}
+	// Any other body is the image, whatever its declared type (curl's
+	// --data-binary declares a form).
 	data, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, nil, bodyErr("request body", err)

@@ -45,7 +45,7 @@ func TestExplainErrors(t *testing.T) {
 		{"truncated png", raw(img[:len(img)/2], "image/png"), nil, 400, "bad image: truncated png"},
 		{"empty body", raw(nil, "image/png"), nil, 400, "no image"},
 		{"no file part", form(nil, url.Values{"model": {"toy"}}), nil, 400, "no image"},
-		{"urlencoded form", raw([]byte("model=toy"), "application/x-www-form-urlencoded"), nil, 415, "multipart"},
+		{"form instead of image", raw([]byte("model=toy"), "application/x-www-form-urlencoded"), nil, 400, "bad image"},
 		{"unknown model", png, url.Values{"model": {"resnet9000"}}, 404, `unknown model "resnet9000"; served models: toy`},
 		{"path in model name", png, url.Values{"model": {"../toy"}}, 400, "holds a path"},
 		{"absolute path as model", png, url.Values{"model": {"/work/shared/models/x.onnx"}}, 400, "holds a path"},
