@@ -439,11 +439,11 @@ func (p *progress) finish(it Item, err error, dt time.Duration, emit func()) {
 		p.bar(it)
 		return
 	}
-	status := "ok"
 	if err != nil {
-		status = "failed"
+		// The error line said it.
+		return
 	}
-	fmt.Fprintf(p.o.Progress, "%s[%d/%d] %s: %s in %.2f s\n", p.o.Prefix, p.n, p.total, it.Name, status, dt.Seconds())
+	fmt.Fprintf(p.o.Progress, "%s[%d/%d] %s: ok in %.2f s\n", p.o.Prefix, p.n, p.total, it.Name, dt.Seconds())
 }
 
 // bar draws "[#####.....] 5/14, 1 failed, 2.1 images/s, 4 s left  name".
