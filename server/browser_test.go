@@ -30,7 +30,8 @@ const ArtifactsEnv = "GRADCAM_ARTIFACTS"
 // TestBrowser drives the web page in headless Chromium against the real
 // server on loopback: upload the photo of a dog and a cat, see "bull
 // mastiff" first, click "tabby" and see the overlay change, move the
-// opacity slider, add a second method, download the figure. No request
+// opacity slider, add a second method, download the figure, drop the
+// photo on the page. No request
 // may leave the server, and the page may throw no error.
 func TestBrowser(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
@@ -216,6 +217,14 @@ func TestBrowser(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Error("no download of the figure")
 	}
+
+	// Dropping a photo on the drop zone starts over with its top class.
+	do("drop the photo", chromedp.Evaluate[chromedp.Void](`(() => {
+			const dt = new DataTransfer();
+			dt.items.add(document.getElementById('file').files[0]);
+			document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+		})()`),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-explained="243"] #panels figure[data-class="243"] canvas`)))
 
 	mu.Lock()
 	defer mu.Unlock()
