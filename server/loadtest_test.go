@@ -196,7 +196,8 @@ func TestLoad(t *testing.T) {
 	}
 	photo := readShared(t, "images", "both.png")
 	url := base + "/v1/explain?model=mobilenet_v2_1.0_224&method=gradcam"
-	t.Logf("GOMAXPROCS workers %d, queue %d; photo both.png (%d bytes)", s.cfg.Workers, s.cfg.Queue, len(photo))
+	t.Logf("workers %d, queue %d; photo both.png (%d bytes); load average before: %s", s.cfg.Workers, s.cfg.Queue, len(photo), loadavg())
+	defer func() { t.Logf("load average after: %s", loadavg()) }()
 
 	// Steady phase.
 	st := newLoadStats()
@@ -303,6 +304,16 @@ func TestLoad(t *testing.T) {
 			t.Errorf("shutdown: unexpected client error %q", k)
 		}
 	}
+}
+
+// loadavg returns the system's load averages (1, 5, 15 min): the
+// machine may be shared, which the numbers depend on.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
