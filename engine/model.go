@@ -44,6 +44,9 @@ type Model struct {
 
 	mu    sync.Mutex
 	plans map[string]*plan
+	fused sync.Map // fusedKey → *ops.FusedConv
+
+	noFuse bool // run every node by its op (tests compare both ways)
 }
 
 // New prepares g to run. It sorts the nodes, builds every operator and
@@ -265,6 +268,8 @@ type plan struct {
 	values []ops.Value // per tensor id; Const set for constants
 	steps  []int       // nodes left to run after folding, in order
 	folded []bool      // per node
+	chains []*chain    // per node: the fusable chain it heads, or nil
+	arena  arena       // recycled buffers of fused outputs
 }
 
 func planKey(shapes [][]int, ints []*tensor.Tensor) string {
@@ -380,6 +385,7 @@ func (m *Model) makePlan(shapes [][]int, ints []*tensor.Tensor) (*plan, error) {
 			p.steps = append(p.steps, ni)
 		}
 	}
+	m.findChains(p)
 	return p, nil
 }
 

@@ -184,7 +184,7 @@ func TestTorchvisionReference(t *testing.T) {
 				class := int(ref["class"].Int64s()[0])
 				out := m.OutputNames()[0]
 				res, err := m.Run(context.Background(), ref["input"], engine.Pass{
-					Fetch: []string{out, tc.layer},
+					Fetch:    []string{out, tc.layer},
 					Backward: &engine.Backward{From: []string{out}, Seed: seedClass(class), To: []string{tc.layer, "input"}},
 				})
 				if err != nil {
@@ -216,7 +216,10 @@ func TestTorchvisionReference(t *testing.T) {
 				// close to 0 or 6 open differently: a handful of pixels
 				// differ by up to 1% of the largest gradient (the gradients
 				// at every block output agree to 1e-9 until such a flip).
-				// Hence a relative L2 bound, plus a loose max bound.
+				// Hence a relative L2 bound, plus a loose max bound. Which
+				// gates flip depends on the GEMM kernel's rounding: the
+				// photo gives 0.0017 with the AVX-512 kernels and 0.0060
+				// with the pure-Go one (-tags purego).
 				gx, gb := res.Grads["input"], ref["gb"]
 				var worst, num, den float64
 				for c := range 3 {
@@ -230,7 +233,7 @@ func TestTorchvisionReference(t *testing.T) {
 				rel := math.Sqrt(num / den)
 				scale = maxAbs(gb.F)
 				t.Logf("input gradient: relative L2 error %.3g, max diff %.3g (largest %.3g)", rel, worst, scale)
-				if rel > 5e-3 || worst > 2e-2*scale {
+				if rel > 1e-2 || worst > 2e-2*scale {
 					t.Errorf("input gradient: relative L2 error %g, max diff %g (largest %g)", rel, worst, scale)
 				}
 			})

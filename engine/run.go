@@ -93,8 +93,7 @@ func (m *Model) RunInputs(ctx context.Context, inputs map[string]*tensor.Tensor,
 	if err != nil {
 		return nil, err
 	}
-	r := &run{m: m, p: pl, ctx: ctx, opctx: &ops.Ctx{Threads: m.Threads}}
-	return r.do(inputs, p)
+	return m.newRun(ctx, pl).do(inputs, p)
 }
 
 func (m *Model) isInput(id int) bool {
@@ -112,6 +111,21 @@ type run struct {
 	ctx   context.Context
 	opctx *ops.Ctx
 	vals  []*tensor.Tensor
+
+	bufOf  []int32  // per tensor: index in bufs of its arena buffer, or -1
+	bufs   []buffer // arena buffers taken by this run
+	noFuse bool     // run every node by its op (tests)
+}
+
+// newRun prepares a run of plan pl.
+func (m *Model) newRun(ctx context.Context, pl *plan) *run {
+	r := &run{m: m, p: pl, ctx: ctx, opctx: &ops.Ctx{Threads: m.Threads}, vals: make([]*tensor.Tensor, len(m.names))}
+	r.bufOf = make([]int32, len(m.names))
+	for i := range r.bufOf {
+		r.bufOf[i] = -1
+	}
+	r.noFuse = m.noFuse
+	return r
 }
 
 func (m *Model) lookup(names []string, what string) ([]int, error) {
@@ -138,7 +152,6 @@ func (r *run) do(inputs map[string]*tensor.Tensor, p Pass) (*Result, error) {
 		return nil, err
 	}
 	replaced := make([]bool, nT)
-	r.vals = make([]*tensor.Tensor, nT)
 	for name, t := range p.Replace {
 		id, ok := m.ids[name]
 		if !ok {
@@ -272,48 +285,12 @@ func (r *run) do(inputs map[string]*tensor.Tensor, p Pass) (*Result, error) {
 			}
 		}
 	}
-	// Last forward reader of each tensor, to free activations early.
-	last := make([]int, nT)
-	for i := range last {
-		last[i] = -1
+	pinned := make([]bool, nT)
+	for id := range pinned {
+		pinned[id] = keep[id] || replaced[id]
 	}
-	for k, ni := range pl.steps {
-		if !runStep[ni] {
-			continue
-		}
-		for _, id := range m.nodeIn[ni] {
-			if id >= 0 {
-				last[id] = k
-			}
-		}
-	}
-
-	args := make([]*tensor.Tensor, 0, 8)
-	for k, ni := range pl.steps {
-		if !runStep[ni] {
-			continue
-		}
-		if err := r.ctx.Err(); err != nil {
-			return nil, err
-		}
-		args = args[:0]
-		for _, id := range m.nodeIn[ni] {
-			args = append(args, r.value(id))
-		}
-		outs, err := m.ops[ni].Forward(r.opctx, args)
-		if err != nil {
-			return nil, fmt.Errorf("engine: %s: %w", m.nodes[ni], err)
-		}
-		for j, o := range m.nodeOut[ni] {
-			if o >= 0 && !replaced[o] && j < len(outs) {
-				r.vals[o] = outs[j]
-			}
-		}
-		for _, id := range m.nodeIn[ni] {
-			if id >= 0 && last[id] == k && !keep[id] {
-				r.vals[id] = nil
-			}
-		}
+	if err := r.exec(r.units(runStep, pinned), keep, replaced); err != nil {
+		return nil, err
 	}
 
 	res := &Result{Values: make(map[string]*tensor.Tensor, len(fetch)), m: m, p: pl}
@@ -340,7 +317,23 @@ func (r *run) do(inputs map[string]*tensor.Tensor, p Pass) (*Result, error) {
 		}
 		res.Grads = grads
 	}
+	r.recycle(res.tensors())
 	return res, nil
+}
+
+// tensors lists every tensor res hands to the caller.
+func (res *Result) tensors() []*tensor.Tensor {
+	out := make([]*tensor.Tensor, 0, len(res.Values)+len(res.Grads)+len(res.retained))
+	for _, t := range res.Values {
+		out = append(out, t)
+	}
+	for _, t := range res.Grads {
+		out = append(out, t)
+	}
+	for _, t := range res.retained {
+		out = append(out, t)
+	}
+	return out
 }
 
 // value returns a tensor's current value: computed, given, or constant.
@@ -446,7 +439,7 @@ func (res *Result) Rerun(ctx context.Context, replace map[string]*tensor.Tensor,
 	if res.retained == nil {
 		return nil, fmt.Errorf("engine: rerun needs a run with Editable tensors")
 	}
-	r := &run{m: m, p: res.p, ctx: ctx, opctx: &ops.Ctx{Threads: m.Threads}, vals: make([]*tensor.Tensor, len(m.names))}
+	r := m.newRun(ctx, res.p)
 	var ids []int
 	for name, t := range replace {
 		id, ok := m.ids[name]
@@ -499,27 +492,16 @@ func (res *Result) Rerun(ctx context.Context, replace map[string]*tensor.Tensor,
 			}
 		}
 	}
-	args := make([]*tensor.Tensor, 0, 8)
-	for _, ni := range r.p.steps {
-		if !runStep[ni] {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		args = args[:0]
-		for _, id := range m.nodeIn[ni] {
-			args = append(args, r.value(id))
-		}
-		outs, err := m.ops[ni].Forward(r.opctx, args)
-		if err != nil {
-			return nil, fmt.Errorf("engine: %s: %w", m.nodes[ni], err)
-		}
-		for j, o := range m.nodeOut[ni] {
-			if o >= 0 && j < len(outs) && !replaced[o] {
-				r.vals[o] = outs[j]
-			}
-		}
+	keep := make([]bool, len(m.names))
+	pinned := make([]bool, len(m.names))
+	for _, id := range fids {
+		keep[id], pinned[id] = true, true
+	}
+	for id := range replaced {
+		pinned[id] = pinned[id] || replaced[id]
+	}
+	if err := r.exec(r.units(runStep, pinned), keep, replaced); err != nil {
+		return nil, err
 	}
 	out := make(map[string]*tensor.Tensor, len(fids))
 	for i, id := range fids {
@@ -529,6 +511,11 @@ func (res *Result) Rerun(ctx context.Context, replace map[string]*tensor.Tensor,
 		}
 		out[fetch[i]] = v
 	}
+	results := make([]*tensor.Tensor, 0, len(out))
+	for _, t := range out {
+		results = append(results, t)
+	}
+	r.recycle(results)
 	return out, nil
 }
 

@@ -20,7 +20,10 @@ package ops
 import (
 	"errors"
 	"fmt"
+	"math"
+	"sync"
 
+	"github.com/gradcam/gradcam/gemm"
 	"github.com/gradcam/gradcam/graph"
 	"github.com/gradcam/gradcam/tensor"
 )
@@ -28,6 +31,12 @@ import (
 func init() {
 	Register("Conv", newConv)
 }
+
+// negInf and posInf are the bounds of an epilogue that does not clamp.
+var (
+	negInf = float32(math.Inf(-1))
+	posInf = float32(math.Inf(1))
+)
 
 // winMaxDims is the most spatial dimensions the window operators handle.
 const winMaxDims = 3
@@ -357,11 +366,11 @@ func (o *convOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		return nil, err
 	}
 	y := tensor.Zeros(s.outShape()...)
-	var bias []float32
+	var ep convEpilogue
 	if b != nil {
-		bias = b.F
+		ep.bias = b.F
 	}
-	convForward(ctx, s, x.F, w.F, bias, y.F)
+	convForward(ctx, s, x.F, w.F, y.F, &ep)
 	return []*tensor.Tensor{y}, nil
 }
 
@@ -416,49 +425,260 @@ func convTasks(ctx *Ctx, n, scratchLen int, fn func(t int, scratch []float32, in
 	threads := ctx.threadCount()
 	if threads > 1 && n >= threads {
 		parallelFor(ctx, n, 1, func(lo, hi int) {
-			scratch := make([]float32, scratchLen)
+			buf := getScratch(scratchLen)
 			for t := lo; t < hi; t++ {
-				fn(t, scratch, convSerial)
+				fn(t, *buf, convSerial)
 			}
+			putScratch(buf)
 		})
 		return
 	}
-	scratch := make([]float32, scratchLen)
+	buf := getScratch(scratchLen)
 	for t := range n {
-		fn(t, scratch, ctx)
+		fn(t, *buf, ctx)
+	}
+	putScratch(buf)
+}
+
+// scratchPool recycles the im2col buffers of convolutions (several MiB
+// each for the early layers of an ImageNet network), so that running a
+// model again allocates none.
+var scratchPool sync.Pool // of *[]float32
+
+// getScratch returns a buffer of n floats with arbitrary contents; give it
+// back with putScratch.
+func getScratch(n int) *[]float32 {
+	if v, ok := scratchPool.Get().(*[]float32); ok {
+		if cap(*v) >= n {
+			*v = (*v)[:n]
+			return v
+		}
+		// Too small for this caller: let the collector have it; the
+		// pool fills with buffers of the largest size in use.
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func putScratch(b *[]float32) {
+	if cap(*b) > 0 {
+		scratchPool.Put(b)
 	}
 }
 
-// convForward computes y = conv(x, w) + bias (bias may be nil) for the
-// resolved shape s; y has s.outShape() elements and is overwritten.
-func convForward(ctx *Ctx, s *convShape, x, w, bias, y []float32) {
+// convEpilogue is what a forward convolution does to each output value v
+// of channel m after the product: v += bias[m]; v += residual (the value
+// at the same index); v = min(max(v, lo), hi) when clamp. The residual
+// may be the output buffer itself (the sum is then taken in place).
+// packed, when set, holds each group's weights packed for
+// gemm.SgemmPackedA.
+type convEpilogue struct {
+	bias     []float32
+	residual []float32
+	clamp    bool
+	lo, hi   float32
+	packed   []*gemm.PackedA
+}
+
+// gemmOptions returns the gemm epilogue for output channels [m0, m0+mg).
+func (ep *convEpilogue) gemmOptions(inner *Ctx, m0, mg int) gemm.Options {
+	opt := gemm.Options{Threads: inner.threadCount(), Clamp: ep.clamp, Min: ep.lo, Max: ep.hi}
+	if ep.bias != nil {
+		opt.RowBias = ep.bias[m0 : m0+mg]
+	}
+	return opt
+}
+
+// sameStart reports whether a and b start at the same element.
+func sameStart(a, b []float32) bool {
+	return len(a) > 0 && len(b) > 0 && &a[0] == &b[0]
+}
+
+// convForward computes y = conv(x, w) followed by the epilogue ep for the
+// resolved shape s; y has s.outShape() elements and is overwritten (its
+// prior contents are read only when it is also ep.residual).
+//
+// A 1x1 convolution with unit strides multiplies the weights by the input
+// directly. Otherwise the output positions are cut into column chunks
+// small enough that the unfolded input of a chunk (im2col) stays in the L2
+// cache while the product reads it; each goroutine takes chunks in turn,
+// unfolds and multiplies them on its own.
+func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 	if s.depthwise() {
-		convDepthwiseForward(ctx, s, x, w, bias, y)
+		convDepthwiseForward(ctx, s, x, w, y, ep)
 		return
 	}
 	cg, mg, kr := s.cg(), s.mg(), s.kRows()
 	inSz, p := s.g.inSize(), s.g.outSize()
-	direct := s.g.identity()
-	scratch := kr * p
-	if direct {
-		scratch = 0
-	}
-	convTasks(ctx, s.n*s.group, scratch, func(t int, col []float32, inner *Ctx) {
-		n, g := t/s.group, t%s.group
-		xg := x[(n*s.c+g*cg)*inSz:][:cg*inSz]
-		wg := w[g*mg*kr:][:mg*kr]
+	// product multiplies group g of image n for output columns [j0, j1)
+	// of C, reading B (kr rows) at b with row stride ldb.
+	product := func(inner *Ctx, n, g, j0, j1 int, b []float32, ldb int) {
 		yg := y[(n*s.m+g*mg)*p:][:mg*p]
-		src := xg
-		if !direct {
-			convIm2col(inner, &s.g, xg, cg, col)
-			src = col
+		var beta float32
+		if ep.residual != nil {
+			rg := ep.residual[(n*s.m+g*mg)*p:][:mg*p]
+			if !sameStart(rg, yg) {
+				for i := range mg {
+					copy(yg[i*p+j0:i*p+j1], rg[i*p+j0:i*p+j1])
+				}
+			}
+			beta = 1
 		}
-		var bg []float32
-		if bias != nil {
-			bg = bias[g*mg : (g+1)*mg]
+		opt := ep.gemmOptions(inner, g*mg, mg)
+		c := yg[j0:]
+		if ep.packed != nil {
+			gemm.SgemmPackedA(ep.packed[g], false, j1-j0, 1, b, ldb, beta, c, p, &opt)
+			return
 		}
-		mmParallel(inner, false, false, mg, p, kr, 1, wg, kr, src, p, 0, yg, p, bg)
+		wg := w[g*mg*kr:][:mg*kr]
+		gemm.SgemmWith(false, false, mg, j1-j0, kr, 1, wg, kr, b, ldb, beta, c, p, &opt)
+	}
+	if s.g.identity() {
+		convTasks(ctx, s.n*s.group, 0, func(t int, _ []float32, inner *Ctx) {
+			n, g := t/s.group, t%s.group
+			product(inner, n, g, 0, p, x[(n*s.c+g*cg)*inSz:][:cg*inSz], p)
+		})
+		return
+	}
+	threads := ctx.threadCount()
+	nb := convChunk(kr, p, threads, s.n*s.group)
+	chunks := (p + nb - 1) / nb
+	tasks := s.n * s.group * chunks
+	if tasks < threads || p < 128*threads && s.n*s.group < threads {
+		// Too little to share out by columns: unfold everything, and
+		// let the product use every thread.
+		buf := getScratch(kr * p)
+		defer putScratch(buf)
+		for t := range s.n * s.group {
+			n, g := t/s.group, t%s.group
+			convIm2col(ctx, &s.g, x[(n*s.c+g*cg)*inSz:][:cg*inSz], cg, *buf)
+			product(ctx, n, g, 0, p, *buf, p)
+		}
+		return
+	}
+	var next sync.Mutex
+	task := 0
+	take := func() int {
+		next.Lock()
+		defer next.Unlock()
+		t := task
+		task++
+		return t
+	}
+	parallelFor(ctx, threads, 1, func(lo, hi int) {
+		buf := getScratch(kr * nb)
+		defer putScratch(buf)
+		col := *buf
+		var segs []colSeg
+		for t := take(); t < tasks; t = take() {
+			ch := t % chunks
+			n, g := t/chunks/s.group, t/chunks%s.group
+			j0 := ch * nb
+			j1 := min(j0+nb, p)
+			xg := x[(n*s.c+g*cg)*inSz:][:cg*inSz]
+			convUnfoldCols(&s.g, xg, cg, j0, j1, col, &segs)
+			product(convSerial, n, g, j0, j1, col, j1-j0)
+		}
 	})
+}
+
+// convChunk returns how many output columns one chunk of the im2col path
+// holds: the unfolded chunk takes at most about 1 MiB, to stay in the L2
+// cache, and the chunks are equal; with fewer (image, group) products
+// than threads, as many as a multiple of the threads.
+func convChunk(kr, p, threads, products int) int {
+	const budget = 1 << 18 // floats
+	most := max(32, budget/max(kr, 1))
+	chunks := (p + most - 1) / most
+	if products < threads {
+		chunks = (chunks + threads - 1) / threads * threads
+	}
+	return max(1, (p+chunks-1)/chunks)
+}
+
+// colSeg is a run of output columns of one chunk within one output row:
+// columns [x0, x1) of row oy of depth slice od, stored from index i of
+// the chunk's rows.
+type colSeg struct{ od, oy, x0, x1, i int }
+
+// convSegments cuts output columns [j0, j1) into row segments.
+func convSegments(g *winGeom, j0, j1 int, segs []colSeg) []colSeg {
+	oh, ow := g.out[1], g.out[2]
+	plane := oh * ow
+	segs = segs[:0]
+	i := 0
+	for j := j0; j < j1; {
+		od, rem := j/plane, j%plane
+		oy, x0 := rem/ow, rem%ow
+		x1 := min(ow, x0+j1-j)
+		segs = append(segs, colSeg{od, oy, x0, x1, i})
+		i += x1 - x0
+		j += x1 - x0
+	}
+	return segs
+}
+
+// convUnfoldCols unfolds output columns [j0, j1) of the cg channels of x
+// into col, a (cg*kSize) x (j1-j0) row-major matrix: the columns
+// [j0, j1) of what convIm2col makes. segs is scratch.
+func convUnfoldCols(g *winGeom, x []float32, cg, j0, j1 int, col []float32, segs *[]colSeg) {
+	inSz, w := g.inSize(), j1-j0
+	*segs = convSegments(g, j0, j1, *segs)
+	r := 0
+	for c := range cg {
+		xc := x[c*inSz : (c+1)*inSz]
+		for kd := range g.k[0] {
+			for kh := range g.k[1] {
+				for kw := range g.k[2] {
+					convUnfoldSegs(g, xc, kd, kh, kw, *segs, col[r*w:(r+1)*w])
+					r++
+				}
+			}
+		}
+	}
+}
+
+// convUnfoldSegs fills row with the segments segs of the im2col row of
+// tap (kd, kh, kw) of channel xc.
+func convUnfoldSegs(g *winGeom, xc []float32, kd, kh, kw int, segs []colSeg, row []float32) {
+	offD := kd*g.d[0] - g.pb[0]
+	offH := kh*g.d[1] - g.pb[1]
+	offW := kw*g.d[2] - g.pb[2]
+	sw := g.s[2]
+	wlo, whi := winRange(g.out[2], sw, offW, g.in[2])
+	for _, sg := range segs {
+		seg := row[sg.i : sg.i+sg.x1-sg.x0]
+		id := sg.od*g.s[0] + offD
+		ih := sg.oy*g.s[1] + offH
+		a, b := max(sg.x0, wlo), min(sg.x1, whi)
+		if id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] || a >= b {
+			clear(seg)
+			continue
+		}
+		xr := xc[(id*g.in[1]+ih)*g.in[2]:][:g.in[2]]
+		for o := range seg[:a-sg.x0] {
+			seg[o] = 0
+		}
+		d := seg[a-sg.x0 : b-sg.x0]
+		if sw == 1 {
+			src := xr[a+offW : b+offW]
+			if len(d) >= 32 {
+				copy(d, src)
+			} else {
+				for o, v := range src[:len(d)] {
+					d[o] = v
+				}
+			}
+		} else {
+			for o := range d {
+				d[o] = xr[(a+o)*sw+offW]
+			}
+		}
+		tail := seg[b-sg.x0:]
+		for o := range tail {
+			tail[o] = 0
+		}
+	}
 }
 
 // convIm2col unfolds the cg channels of one image group x into col, a
@@ -653,26 +873,229 @@ func convBackwardBias(s *convShape, dy, db []float32) {
 }
 
 // convDepthwiseForward is the direct kernel for one input channel per
-// group: output channel m reads input channel m/mg only.
-func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, bias, y []float32) {
+// group: output channel m reads input channel m/mg only. It computes one
+// output row at a time into a row buffer that stays in the L1 cache, then
+// applies the epilogue while storing the row. 3x3 windows with unit
+// dilation, stride 1 or 2 and padding of at most 1 (every depthwise layer
+// of MobileNet V1/V2) take a faster path (convDepthwise3x3Plane).
+func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 	inSz, p, ks, mg := s.g.inSize(), s.g.outSize(), s.g.kSize(), s.mg()
+	g := &s.g
+	fast := dw3x3OK(g)
+	rowLen := g.out[2]
+	if fast {
+		rowLen = dw3x3Scratch(g)
+	}
 	parallelFor(ctx, s.n*s.m, max(1, 1<<14/(ks*p+1)), func(lo, hi int) {
+		buf := getScratch(rowLen)
+		defer putScratch(buf)
 		for pl := lo; pl < hi; pl++ {
 			n, m := pl/s.m, pl%s.m
 			xc := x[(n*s.c+m/mg)*inSz:][:inSz]
 			yp := y[pl*p : (pl+1)*p]
-			if bias != nil {
-				for i := range yp {
-					yp[i] = bias[m]
-				}
-			} else {
-				clear(yp)
+			var rp []float32
+			if ep.residual != nil {
+				rp = ep.residual[pl*p : (pl+1)*p]
 			}
-			convTapLoop(&s.g, func(tap, offD, offH, offW int) {
-				convDepthwiseTap(&s.g, w[m*ks+tap], xc, yp, offD, offH, offW)
-			})
+			var b float32
+			if ep.bias != nil {
+				b = ep.bias[m]
+			}
+			wm := w[m*ks : (m+1)*ks]
+			if fast {
+				convDepthwise3x3Plane(g, xc, wm, b, rp, yp, ep, *buf)
+				continue
+			}
+			convDepthwisePlane(g, xc, wm, b, rp, yp, ep, *buf)
 		}
 	})
+}
+
+// convDepthwisePlane computes one output plane of a depthwise convolution
+// of any geometry, row by row in acc (g.out[2] floats).
+func convDepthwisePlane(g *winGeom, xc, wm []float32, b float32, rp, yp []float32, ep *convEpilogue, acc []float32) {
+	oh, ow, sw := g.out[1], g.out[2], g.s[2]
+	acc = acc[:ow]
+	for od := range g.out[0] {
+		for oy := range oh {
+			for i := range acc {
+				acc[i] = b
+			}
+			convTapLoop(g, func(tap, offD, offH, offW int) {
+				id := od*g.s[0] + offD
+				ih := oy*g.s[1] + offH
+				if id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] {
+					return
+				}
+				wv := wm[tap]
+				wlo, whi := winRange(ow, sw, offW, g.in[2])
+				xr := xc[(id*g.in[1]+ih)*g.in[2]:][:g.in[2]]
+				if sw == 1 {
+					xs := xr[wlo+offW : whi+offW]
+					as := acc[wlo:whi]
+					for i, v := range xs {
+						as[i] += wv * v
+					}
+					return
+				}
+				for o := wlo; o < whi; o++ {
+					acc[o] += wv * xr[o*sw+offW]
+				}
+			})
+			off := (od*oh + oy) * ow
+			var rr []float32
+			if rp != nil {
+				rr = rp[off : off+ow]
+			}
+			convStoreRow(yp[off:off+ow], acc, rr, ep)
+		}
+	}
+}
+
+// convStoreRow stores acc (+ the residual row rr, which may be yr itself)
+// into yr, clamped when the epilogue says so.
+func convStoreRow(yr, acc, rr []float32, ep *convEpilogue) {
+	acc = acc[:len(yr)]
+	switch {
+	case rr != nil:
+		rr = rr[:len(yr)]
+		for i, v := range acc {
+			v += rr[i]
+			if ep.clamp {
+				v = min(max(v, ep.lo), ep.hi)
+			}
+			yr[i] = v
+		}
+	case ep.clamp:
+		lo, hi := ep.lo, ep.hi
+		for i, v := range acc {
+			yr[i] = min(max(v, lo), hi)
+		}
+	default:
+		copy(yr, acc)
+	}
+}
+
+// dw3x3OK reports whether a depthwise window takes the 3x3 fast path: a
+// 2-D 3x3 kernel with unit dilation, stride 1 or 2 and padding 0 or 1 at
+// the start of each axis.
+func dw3x3OK(g *winGeom) bool {
+	return g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 &&
+		g.k[1] == 3 && g.k[2] == 3 && g.d[1] == 1 && g.d[2] == 1 &&
+		g.s[1] >= 1 && g.s[1] <= 2 && g.s[2] >= 1 && g.s[2] <= 2 &&
+		g.pb[1] <= 1 && g.pb[2] <= 1
+}
+
+// dw3x3Layout returns the length of one padded input row (wp) and of each
+// of its de-interleaved halves (half, for stride 2).
+func dw3x3Layout(g *winGeom) (wp, half int) {
+	wp = (g.out[2]-1)*g.s[2] + 3
+	half = (wp + 1) / 2
+	return wp, half
+}
+
+// dw3x3Scratch is the scratch convDepthwise3x3Plane needs: three padded
+// rows (three pairs of halves for stride 2), a zero row, and a row of
+// accumulators.
+func dw3x3Scratch(g *winGeom) int {
+	wp, half := dw3x3Layout(g)
+	return 4*max(wp, 2*half) + g.out[2]
+}
+
+// convDepthwise3x3Plane computes one output plane of a 3x3 depthwise
+// convolution (see dw3x3OK). Each input row is copied once into a padded
+// row (for stride 2, split into its even and odd elements), so that every
+// output row is nine contiguous multiply-adds per element (dwRow9),
+// without bounds tests.
+func convDepthwise3x3Plane(g *winGeom, xc, wm []float32, b float32, rp, yp []float32, ep *convEpilogue, buf []float32) {
+	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
+	sh, sw := g.s[1], g.s[2]
+	pt, pl := g.pb[1], g.pb[2]
+	wp, half := dw3x3Layout(g)
+	stride := max(wp, 2*half)
+	rows := [3][]float32{buf[0:stride], buf[stride : 2*stride], buf[2*stride : 3*stride]}
+	zero := buf[3*stride : 4*stride]
+	clear(zero)
+	acc := buf[4*stride : 4*stride+ow]
+	held := [3]int{-1, -1, -1} // input row held by each slot
+	// row returns the padded (or de-interleaved) input row r.
+	row := func(r int) []float32 {
+		if r < 0 || r >= ih {
+			return zero
+		}
+		slot := r % 3
+		d := rows[slot]
+		if held[slot] == r {
+			return d
+		}
+		held[slot] = r
+		src := xc[r*iw : (r+1)*iw]
+		if sw == 1 {
+			d = d[:wp]
+			clear(d[:pl])
+			n := copy(d[pl:], src)
+			clear(d[pl+n:])
+			return rows[slot]
+		}
+		// d[:half] holds the even positions of the padded row, d[half:]
+		// the odd ones.
+		ev, od := d[:half], d[half:2*half]
+		for j := range half {
+			ev[j], od[j] = 0, 0
+			if k := 2*j - pl; k >= 0 && k < iw {
+				ev[j] = src[k]
+			}
+			if k := 2*j + 1 - pl; k >= 0 && k < iw {
+				od[j] = src[k]
+			}
+		}
+		return rows[slot]
+	}
+	var w9 [9]float32
+	copy(w9[:], wm)
+	lo, hi := negInf, posInf
+	direct := rp == nil
+	if direct && ep.clamp {
+		lo, hi = ep.lo, ep.hi
+	}
+	var taps [9][]float32
+	for oy := range oh {
+		r0 := oy*sh - pt
+		for kh := range 3 {
+			r := row(r0 + kh)
+			if sw == 1 {
+				taps[3*kh] = r[0:ow]
+				taps[3*kh+1] = r[1 : ow+1]
+				taps[3*kh+2] = r[2 : ow+2]
+			} else {
+				taps[3*kh] = r[0:ow]
+				taps[3*kh+1] = r[half : half+ow]
+				taps[3*kh+2] = r[1 : ow+1]
+			}
+		}
+		yr := yp[oy*ow : (oy+1)*ow]
+		if direct {
+			dwRow9(yr, &taps, &w9, b, lo, hi)
+			continue
+		}
+		dwRow9(acc, &taps, &w9, b, lo, hi)
+		convStoreRow(yr, acc, rp[oy*ow:(oy+1)*ow], ep)
+	}
+}
+
+// dwRow9Go is dwRow9 in Go: y[i] = min(max(b + Σ_t w[t]*p[t][i], lo), hi),
+// the sum taken in the order of t.
+func dwRow9Go(y []float32, p *[9][]float32, w *[9]float32, b, lo, hi float32) {
+	n := len(y)
+	p0, p1, p2 := p[0][:n], p[1][:n], p[2][:n]
+	p3, p4, p5 := p[3][:n], p[4][:n], p[5][:n]
+	p6, p7, p8 := p[6][:n], p[7][:n], p[8][:n]
+	for i := range y {
+		v := b + w[0]*p0[i] + w[1]*p1[i] + w[2]*p2[i] +
+			w[3]*p3[i] + w[4]*p4[i] + w[5]*p5[i] +
+			w[6]*p6[i] + w[7]*p7[i] + w[8]*p8[i]
+		y[i] = min(max(v, lo), hi)
+	}
 }
 
 // convTapLoop calls fn for each kernel tap with its index and the input
@@ -684,34 +1107,6 @@ func convTapLoop(g *winGeom, fn func(tap, offD, offH, offW int)) {
 			for kw := range g.k[2] {
 				fn(tap, kd*g.d[0]-g.pb[0], kh*g.d[1]-g.pb[1], kw*g.d[2]-g.pb[2])
 				tap++
-			}
-		}
-	}
-}
-
-// convDepthwiseTap adds wv times the input under one tap to every output
-// position of plane yp.
-func convDepthwiseTap(g *winGeom, wv float32, xc, yp []float32, offD, offH, offW int) {
-	oh, ow, sw := g.out[1], g.out[2], g.s[2]
-	wlo, whi := winRange(ow, sw, offW, g.in[2])
-	dlo, dhi := winRange(g.out[0], g.s[0], offD, g.in[0])
-	hlo, hhi := winRange(oh, g.s[1], offH, g.in[1])
-	for od := dlo; od < dhi; od++ {
-		id := od*g.s[0] + offD
-		for y := hlo; y < hhi; y++ {
-			ih := y*g.s[1] + offH
-			yr := yp[(od*oh+y)*ow:][:ow]
-			xr := xc[(id*g.in[1]+ih)*g.in[2]:][:g.in[2]]
-			if sw == 1 {
-				xs := xr[wlo+offW : whi+offW]
-				ys := yr[wlo:whi]
-				for i, v := range xs {
-					ys[i] += wv * v
-				}
-			} else {
-				for o := wlo; o < whi; o++ {
-					yr[o] += wv * xr[o*sw+offW]
-				}
 			}
 		}
 	}

@@ -161,8 +161,47 @@ func (o *gemmOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		}
 		beta = 1
 	}
+	if m <= gemmFewRows && n > m {
+		gemmFewRowsForward(ctx, o.transA, o.transB, m, n, k, o.alpha, a.F, a.Shape[1], b.F, b.Shape[1], beta, y.F)
+		return []*tensor.Tensor{y}, nil
+	}
 	mmParallel(ctx, o.transA, o.transB, m, n, k, o.alpha, a.F, a.Shape[1], b.F, b.Shape[1], beta, y.F, n, nil)
 	return []*tensor.Tensor{y}, nil
+}
+
+// gemmFewRows is the most rows of A (images of a batch, for a dense
+// layer) for which Gemm computes the transposed product.
+const gemmFewRows = 32
+
+// gemmFewRowsForward computes y = alpha*op(A)*op(B) + beta*y (m x n, few
+// rows) as its transpose, yᵀ = alpha*op(B)ᵀ*op(A)ᵀ + beta*yᵀ: the large
+// matrix op(B)ᵀ, the weights of a dense layer, is then the left operand,
+// which gemm reads in place for so few columns instead of packing all of
+// it on every call.
+func gemmFewRowsForward(ctx *Ctx, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, y []float32) {
+	var yt []float32
+	if m == 1 {
+		yt = y // a row and a column hold the same values
+	} else {
+		yt = make([]float32, n*m)
+		if beta != 0 {
+			for i := range m {
+				for j := range n {
+					yt[j*m+i] = y[i*n+j]
+				}
+			}
+		}
+	}
+	// op(B)ᵀ is B as stored when transB, and op(A)ᵀ as the right operand
+	// is A transposed back unless transA.
+	mmParallel(ctx, !transB, !transA, n, m, k, alpha, b, ldb, a, lda, beta, yt, m, nil)
+	if m > 1 {
+		for i := range m {
+			for j := range n {
+				y[i*n+j] = yt[j*m+i]
+			}
+		}
+	}
 }
 
 // Backward implements Differentiable. With Y = alpha*op(A)*op(B) + beta*C:

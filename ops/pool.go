@@ -169,6 +169,50 @@ func poolMaxPlane[T float32 | int64](g *winGeom, w *poolWindows, x []T, y []T, a
 	})
 }
 
+// poolMax2D computes one plane of 2-D max pooling without indices, a row
+// of outputs at a time: each kernel tap is a strided pass over an input
+// row, so the inner loops have no window bookkeeping. A window with no
+// input element gives the lowest value, as in poolMaxPlane.
+func poolMax2D(g *winGeom, x, y []float32) {
+	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
+	sw := g.s[2]
+	lowest := float32(math.Inf(-1))
+	for oy := range oh {
+		yr := y[oy*ow : (oy+1)*ow]
+		for i := range yr {
+			yr[i] = lowest
+		}
+		for kh := range g.k[1] {
+			r := oy*g.s[1] - g.pb[1] + kh*g.d[1]
+			if r < 0 || r >= ih {
+				continue
+			}
+			xr := x[r*iw : (r+1)*iw]
+			for kw := range g.k[2] {
+				off := kw*g.d[2] - g.pb[2]
+				lo, hi := winRange(ow, sw, off, iw)
+				if lo >= hi {
+					continue
+				}
+				if sw == 1 {
+					xs, ys := xr[lo+off:hi+off], yr[lo:hi]
+					for i, v := range xs[:len(ys)] {
+						if v > ys[i] {
+							ys[i] = v
+						}
+					}
+					continue
+				}
+				for o := lo; o < hi; o++ {
+					if v := xr[o*sw+off]; v > yr[o] {
+						yr[o] = v
+					}
+				}
+			}
+		}
+	}
+}
+
 // poolAvgPlane computes one plane of average pooling; dx, when not nil,
 // instead receives the backward pass of dy (y unused).
 func poolAvgPlane(g *winGeom, w *poolWindows, countPad bool, x, y, dy, dx []float32) {
@@ -244,6 +288,9 @@ func (o *poolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 			switch {
 			case !o.max:
 				poolAvgPlane(g, w, o.countPad, x.F[pl*inSz:(pl+1)*inSz], y.F[pl*p:(pl+1)*p], nil, nil)
+				continue
+			case x.DType == tensor.Float32 && idx == nil && g.k[0] == 1 && g.in[0] == 1:
+				poolMax2D(g, x.F[pl*inSz:(pl+1)*inSz], y.F[pl*p:(pl+1)*p])
 				continue
 			case x.DType == tensor.Float32:
 				poolMaxPlane(g, w, x.F[pl*inSz:(pl+1)*inSz], y.F[pl*p:(pl+1)*p], arg, float32(math.Inf(-1)))

@@ -1,0 +1,41 @@
+package ops
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestDwRow9Exact checks that dwRow9 (the assembly kernel where there is
+// one) gives the same bits as dwRow9Go for every length and tail, with
+// and without bounds, NaN included.
+func TestDwRow9Exact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var w [9]float32
+	for i := range w {
+		w[i] = rng.Float32()*2 - 1
+	}
+	for n := 0; n <= 41; n++ {
+		var p [9][]float32
+		for i := range p {
+			p[i] = make([]float32, n+3)
+			for j := range p[i] {
+				p[i][j] = rng.Float32()*4 - 2
+			}
+		}
+		if n > 5 {
+			p[4][5] = float32(math.NaN())
+		}
+		for _, b := range [][2]float32{{negInf, posInf}, {0, 6}, {-0.5, 0.25}} {
+			got := make([]float32, n)
+			want := make([]float32, n)
+			dwRow9(got, &p, &w, 0.3, b[0], b[1])
+			dwRow9Go(want, &p, &w, 0.3, b[0], b[1])
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d bounds %v: element %d is %g, Go gives %g", n, b, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,195 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/gradcam/gradcam/gemm"
+	"github.com/gradcam/gradcam/graph"
+	"github.com/gradcam/gradcam/tensor"
+)
+
+// BatchNormParams are the constant inputs of an inference-mode
+// BatchNormalization with one parameter per channel:
+// y = (x - Mean) / sqrt(Var + Epsilon) * Scale + Bias.
+type BatchNormParams struct {
+	Scale, Bias, Mean, Var []float32
+	Epsilon                float32
+}
+
+// BatchNormNode returns the parameters of a BatchNormalization node given
+// its inputs (X may be nil; the four parameters must be constant), or an
+// error when the node cannot be folded into a convolution: training mode,
+// extra outputs, or parameters that are not one per channel.
+func BatchNormNode(n *graph.Node, in []*tensor.Tensor) (*BatchNormParams, error) {
+	if n.OpType != "BatchNormalization" {
+		return nil, fmt.Errorf("%s is not a BatchNormalization", n)
+	}
+	if n.AttrInt("training_mode", 0) != 0 {
+		return nil, errors.New("BatchNormalization in training mode")
+	}
+	for i, o := range n.Outputs {
+		if i > 0 && o != "" {
+			return nil, errors.New("BatchNormalization with training outputs")
+		}
+	}
+	if len(in) < 5 {
+		return nil, errors.New("BatchNormalization needs five inputs")
+	}
+	p := &BatchNormParams{Epsilon: n.AttrFloat("epsilon", 1e-5)}
+	dst := []*[]float32{&p.Scale, &p.Bias, &p.Mean, &p.Var}
+	c := -1
+	for i, t := range in[1:5] {
+		if t == nil || t.DType != tensor.Float32 || len(t.Shape) != 1 {
+			return nil, fmt.Errorf("BatchNormalization parameter %d is not a float vector", i+1)
+		}
+		if c >= 0 && t.Shape[0] != c {
+			return nil, errors.New("BatchNormalization parameters of different lengths")
+		}
+		c = t.Shape[0]
+		*dst[i] = t.F
+	}
+	return p, nil
+}
+
+// foldBatchNorm returns the weights and bias of a convolution with m
+// output channels (w holds m rows) followed by bn: row k scaled by
+// a_k = Scale_k / sqrt(Var_k + Epsilon), bias (b_k - Mean_k)*a_k + Bias_k,
+// computed in float64. b may be nil (zero).
+func foldBatchNorm(w, b []float32, m int, bn *BatchNormParams) (wf, bf []float32) {
+	per := len(w) / m
+	wf = make([]float32, len(w))
+	bf = make([]float32, m)
+	for k := range m {
+		a := float64(bn.Scale[k]) / math.Sqrt(float64(bn.Var[k])+float64(bn.Epsilon))
+		for i, v := range w[k*per : (k+1)*per] {
+			wf[k*per+i] = float32(float64(v) * a)
+		}
+		var bk float64
+		if b != nil {
+			bk = float64(b[k])
+		}
+		bf[k] = float32((bk-float64(bn.Mean[k]))*a + float64(bn.Bias[k]))
+	}
+	return wf, bf
+}
+
+// FusedConvOptions says what a FusedConv computes besides the convolution.
+type FusedConvOptions struct {
+	// BatchNorm, when set, is an inference-mode BatchNormalization that
+	// follows the convolution; it is folded into the weights and bias.
+	BatchNorm *BatchNormParams
+	// Clamp bounds every output to [Min, Max] (Relu is Min 0, Max +Inf;
+	// ReLU6 is Clip 0, 6). A NaN stays NaN.
+	Clamp    bool
+	Min, Max float32
+	// Pack packs the weights once, at the first run, for
+	// gemm.SgemmPackedA. It costs a copy of the weights in memory.
+	Pack bool
+}
+
+// FusedConv is a Conv node with constant weights prepared for repeated
+// runs: a following BatchNormalization folded into its weights and bias,
+// the bias, a residual addend and a clamp applied in the epilogue of the
+// matrix product (or of the depthwise kernel) instead of in separate
+// passes over the output, and optionally the weights packed once. It is
+// safe for concurrent use.
+type FusedConv struct {
+	op     *convOp
+	wShape []int
+	w      []float32
+	bias   []float32 // nil when the node has no bias and no BatchNorm
+	clamp  bool
+	lo, hi float32
+	pack   bool
+
+	once   sync.Once
+	packed []*gemm.PackedA // per group, when pack applies
+}
+
+// NewFusedConv prepares the Conv node n (of the given opset) with constant
+// weights w and bias b (nil when the node has none).
+func NewFusedConv(n *graph.Node, opset int64, w, b *tensor.Tensor, o FusedConvOptions) (*FusedConv, error) {
+	op, err := newConv(n, opset)
+	if err != nil {
+		return nil, err
+	}
+	cv := op.(*convOp)
+	if w == nil || w.DType != tensor.Float32 || len(w.Shape) < 3 {
+		return nil, errors.New("FusedConv needs float weights of rank 3 or more")
+	}
+	if b != nil && (b.DType != tensor.Float32 || len(b.Shape) != 1 || b.Shape[0] != w.Shape[0]) {
+		return nil, fmt.Errorf("FusedConv: bias of shape %v for %d output channels", b.Shape, w.Shape[0])
+	}
+	f := &FusedConv{op: cv, wShape: append([]int(nil), w.Shape...), w: w.F, clamp: o.Clamp, lo: o.Min, hi: o.Max, pack: o.Pack}
+	if b != nil {
+		f.bias = b.F
+	}
+	if bn := o.BatchNorm; bn != nil {
+		m := w.Shape[0]
+		if len(bn.Scale) != m || len(bn.Bias) != m || len(bn.Mean) != m || len(bn.Var) != m {
+			return nil, fmt.Errorf("FusedConv: BatchNormalization has %d channels, the convolution %d", len(bn.Scale), m)
+		}
+		f.w, f.bias = foldBatchNorm(w.F, f.bias, m, bn)
+	}
+	return f, nil
+}
+
+// OutShape returns the output shape for an input of shape x.
+func (f *FusedConv) OutShape(x []int) ([]int, error) {
+	s, err := f.shape(x)
+	if err != nil {
+		return nil, err
+	}
+	return s.outShape(), nil
+}
+
+func (f *FusedConv) shape(x []int) (*convShape, error) {
+	var bs []int
+	if f.bias != nil {
+		bs = []int{len(f.bias)}
+	}
+	return f.op.shape(x, f.wShape, bs)
+}
+
+// packWeights packs each group's weights once.
+func (f *FusedConv) packWeights(s *convShape) []*gemm.PackedA {
+	if !f.pack || s.depthwise() {
+		return nil
+	}
+	f.once.Do(func() {
+		mg, kr := s.mg(), s.kRows()
+		f.packed = make([]*gemm.PackedA, s.group)
+		for g := range s.group {
+			f.packed[g] = gemm.PackA(false, mg, kr, f.w[g*mg*kr:(g+1)*mg*kr], kr)
+		}
+	})
+	return f.packed
+}
+
+// Forward computes y = clamp(conv(x) + bias + residual) into y, which has
+// the output's size; its prior contents are not read unless it is the
+// residual itself. residual is nil or has the output's size and may be y
+// (the sum is then taken in place); y must not overlap x otherwise.
+func (f *FusedConv) Forward(ctx *Ctx, x *tensor.Tensor, residual, y []float32) error {
+	if x == nil || x.DType != tensor.Float32 {
+		return errors.New("FusedConv needs a float input")
+	}
+	s, err := f.shape(x.Shape)
+	if err != nil {
+		return err
+	}
+	n := tensor.Size(s.outShape())
+	if len(y) != n || (residual != nil && len(residual) != n) {
+		return fmt.Errorf("FusedConv: output of %d elements, buffers of %d and %d", n, len(y), len(residual))
+	}
+	if len(x.F) != tensor.Size(x.Shape) {
+		return fmt.Errorf("FusedConv: input of shape %v has %d elements", x.Shape, len(x.F))
+	}
+	ep := convEpilogue{bias: f.bias, residual: residual, clamp: f.clamp, lo: f.lo, hi: f.hi}
+	ep.packed = f.packWeights(s)
+	convForward(ctx, s, x.F, f.w, y, &ep)
+	return nil
+}

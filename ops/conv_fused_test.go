@@ -1,0 +1,150 @@
+package ops_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/gradcam/gradcam/ops"
+	"github.com/gradcam/gradcam/tensor"
+)
+
+// TestFusedConv checks ops.FusedConv against the float64 reference
+// convolution followed, in separate steps, by BatchNormalization, the
+// residual addition and the clamp; with and without packed weights, one
+// and two threads, on the ordinary im2col path, the 1x1 path and the
+// depthwise paths (rows wider than the vector width, strides 1 and 2,
+// odd sizes).
+func TestFusedConv(t *testing.T) {
+	type tc struct {
+		name     string
+		x, w     []int
+		group    int
+		strides  []int
+		pads     []int
+		bias, bn bool
+		residual bool
+		clamp    bool
+		lo, hi   float32
+	}
+	cases := []tc{
+		{name: "3x3 bias relu", x: []int{1, 5, 9, 11}, w: []int{7, 5, 3, 3}, pads: []int{1, 1, 1, 1}, bias: true, clamp: true, lo: 0, hi: float32(math.Inf(1))},
+		{name: "3x3 batchnorm residual relu", x: []int{2, 4, 8, 8}, w: []int{6, 4, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, lo: 0, hi: float32(math.Inf(1))},
+		{name: "1x1 bias residual", x: []int{1, 16, 7, 9}, w: []int{20, 16, 1, 1}, bias: true, residual: true},
+		{name: "1x1 stride 2 batchnorm", x: []int{1, 8, 9, 9}, w: []int{12, 8, 1, 1}, strides: []int{2, 2}, bn: true, bias: true},
+		{name: "grouped relu6", x: []int{1, 6, 10, 10}, w: []int{9, 2, 3, 3}, group: 3, pads: []int{1, 1, 1, 1}, bias: true, clamp: true, lo: 0, hi: 6},
+		{name: "depthwise 3x3 s1 wide relu6", x: []int{2, 5, 13, 37}, w: []int{5, 1, 3, 3}, group: 5, pads: []int{1, 1, 1, 1}, bias: true, clamp: true, lo: 0, hi: 0.5},
+		{name: "depthwise 3x3 s2 wide", x: []int{1, 4, 23, 40}, w: []int{4, 1, 3, 3}, group: 4, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, bias: true},
+		{name: "depthwise 3x3 s2 odd pad end", x: []int{1, 3, 21, 33}, w: []int{3, 1, 3, 3}, group: 3, strides: []int{2, 2}, pads: []int{0, 0, 1, 1}, bn: true, clamp: true, lo: -0.2, hi: 0.3},
+		{name: "depthwise 3x3 s1 no pad residual", x: []int{1, 3, 12, 19}, w: []int{3, 1, 3, 3}, group: 3, bias: true, residual: true, clamp: true, lo: 0, hi: 1},
+		{name: "depthwise 5x5 general", x: []int{1, 2, 11, 17}, w: []int{4, 1, 5, 5}, group: 2, pads: []int{2, 2, 2, 2}, bias: true, residual: true, clamp: true, lo: -0.5, hi: 0.5},
+		{name: "depthwise 3x3 s1 narrow", x: []int{1, 3, 5, 5}, w: []int{3, 1, 3, 3}, group: 3, pads: []int{1, 1, 1, 1}},
+	}
+	for _, c := range cases {
+		for _, pack := range []bool{false, true} {
+			for _, threads := range []int{1, 2} {
+				name := c.name
+				if pack {
+					name += "/packed"
+				}
+				if threads > 1 {
+					name += "/2threads"
+				}
+				t.Run(name, func(t *testing.T) {
+					group := max(c.group, 1)
+					n := cvNode("Conv", 1, cvInt("group", int64(group)))
+					if c.strides != nil {
+						n.Attrs["strides"] = cvInts("strides", cvInts64(c.strides)...)
+					}
+					if c.pads != nil {
+						n.Attrs["pads"] = cvInts("pads", cvInts64(c.pads)...)
+					}
+					x := cvRand(1, c.x...)
+					w := cvRand(2, c.w...)
+					var b *tensor.Tensor
+					if c.bias {
+						b = cvRand(3, c.w[0])
+					}
+					want, shape := refConv(x, w, b, group, c.strides, nil, c.pads)
+					opt := ops.FusedConvOptions{Clamp: c.clamp, Min: c.lo, Max: c.hi, Pack: pack}
+					m := c.w[0]
+					per := len(want) / (shape[0] * m)
+					if c.bn {
+						bn := &ops.BatchNormParams{Scale: cvRand(4, m).F, Bias: cvRand(5, m).F, Mean: cvRand(6, m).F, Var: cvRand(7, m).F, Epsilon: 1e-3}
+						for i := range bn.Var {
+							bn.Var[i] = bn.Var[i]*bn.Var[i] + 0.1
+						}
+						opt.BatchNorm = bn
+						for i := range want {
+							k := (i / per) % m
+							a := float64(bn.Scale[k]) / math.Sqrt(float64(bn.Var[k])+float64(bn.Epsilon))
+							want[i] = (want[i]-float64(bn.Mean[k]))*a + float64(bn.Bias[k])
+						}
+					}
+					var res []float32
+					if c.residual {
+						res = cvRand(8, shape...).F
+						for i := range want {
+							want[i] += float64(res[i])
+						}
+					}
+					if c.clamp {
+						for i, v := range want {
+							want[i] = math.Min(math.Max(v, float64(c.lo)), float64(c.hi))
+						}
+					}
+					f, err := ops.NewFusedConv(n, 13, w, b, opt)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := f.OutShape(x.Shape)
+					if err != nil || !tensor.EqualShape(got, shape) {
+						t.Fatalf("OutShape %v, %v; want %v", got, err, shape)
+					}
+					ctx := &ops.Ctx{Threads: threads}
+					for run := range 2 { // the second run uses the packed weights and recycled scratch
+						y := make([]float32, len(want))
+						for i := range y {
+							y[i] = float32(math.NaN()) // not read
+						}
+						if err := f.Forward(ctx, x, res, y); err != nil {
+							t.Fatal(err)
+						}
+						cvClose(t, "output", y, want, 1e-5)
+						if c.residual && run == 1 {
+							// In place: the residual buffer is the output.
+							y := append([]float32(nil), res...)
+							if err := f.Forward(ctx, x, y, y); err != nil {
+								t.Fatal(err)
+							}
+							cvClose(t, "in-place output", y, want, 1e-5)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestFusedConvErrors checks argument validation.
+func TestFusedConvErrors(t *testing.T) {
+	n := cvNode("Conv", 1)
+	w := cvRand(1, 4, 3, 3, 3)
+	if _, err := ops.NewFusedConv(n, 13, w, cvRand(2, 5), ops.FusedConvOptions{}); err == nil {
+		t.Errorf("bias of the wrong length: no error")
+	}
+	bn := &ops.BatchNormParams{Scale: make([]float32, 3), Bias: make([]float32, 3), Mean: make([]float32, 3), Var: make([]float32, 3)}
+	if _, err := ops.NewFusedConv(n, 13, w, nil, ops.FusedConvOptions{BatchNorm: bn}); err == nil {
+		t.Errorf("BatchNorm of the wrong length: no error")
+	}
+	f, err := ops.NewFusedConv(n, 13, w, nil, ops.FusedConvOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := cvRand(3, 1, 3, 5, 5)
+	if err := f.Forward(nil, x, nil, make([]float32, 10)); err == nil {
+		t.Errorf("short output buffer: no error")
+	}
+	if err := f.Forward(nil, cvRand(3, 1, 2, 5, 5), nil, make([]float32, 36)); err == nil {
+		t.Errorf("wrong input channels: no error")
+	}
+}
