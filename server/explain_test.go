@@ -260,6 +260,13 @@ func TestExplainOptions(t *testing.T) {
 		}
 	}
 
+	// curl --data-binary declares a form: the body is still the image.
+	r := httptest.NewRequest("POST", "/v1/explain?class=cat", bytes.NewReader(img))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if w := do(h, r); w.Code != 200 || decodeJSON[ExplainResponse](t, w).Classes[0] != 0 {
+		t.Errorf("raw body declared as a form: %d %.200s", w.Code, w.Body)
+	}
+
 	resp = decodeJSON[ExplainResponse](t, postExplain(h, img, url.Values{"method": {"guided-backprop"}}))
 	if ex := resp.Explanations[0]; ex.Overlay == nil || ex.Overlay.Width != 32 || ex.Overlay.Height != 32 || ex.Layers != nil {
 		t.Errorf("guided backprop: %+v", ex)

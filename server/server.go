@@ -39,15 +39,19 @@ import (
 	"github.com/gradcam/gradcam"
 )
 
-// Defaults for the zero fields of Config.
+// Defaults for the zero fields of Config, and the bounds of the size of
+// the pictures an explain request asks for.
 const (
-	DefaultMaxBodyBytes = 32 << 20
-	DefaultMaxPixels    = 50_000_000
-	DefaultTimeout      = 60 * time.Second
-	DefaultResultTTL    = 5 * time.Minute
-	DefaultResultBytes  = 256 << 20
-	DefaultOutputSide   = 1024
-	MaxOutputSide       = 4096
+	DefaultMaxBodyBytes = 32 << 20         // request body: 32 MiB
+	DefaultMaxPixels    = 50_000_000       // image: 50 megapixels
+	DefaultTimeout      = 60 * time.Second // per request, waiting included
+	DefaultResultTTL    = 5 * time.Minute  // pictures kept for output=url
+	DefaultResultBytes  = 256 << 20        // memory for those pictures
+	// DefaultOutputSide is the longest side of the pictures when a request
+	// gives no size: the photo's own, down to this.
+	DefaultOutputSide = 1024
+	// MaxOutputSide is the largest size a request may ask for.
+	MaxOutputSide = 4096
 )
 
 // Config sets up a Server. The zero value serves no model directory, with
@@ -179,6 +183,12 @@ func (s *Server) Models() []string { return s.models.names() }
 func (s *Server) LoadModels() error {
 	var errs []error
 	for _, e := range s.models.all() {
+		if e.isDone() {
+			if e.err != nil {
+				errs = append(errs, e.err)
+			}
+			continue
+		}
 		if _, err := e.get(); err != nil {
 			s.log.Error("loading model failed", "model", e.name, "err", err)
 			errs = append(errs, err)
