@@ -293,6 +293,10 @@ func (e *Explainer) Explain(ctx context.Context, it Item) ([]Record, error) {
 		return nil, err
 	}
 	ms := e.methods()
+	if e.SaveCAM != "" && !e.saveDir() && len(in.photos)*len(ms)*e.targetsPerImage() > 1 {
+		return nil, fmt.Errorf("--save-cam %s is one file, but this input gives %d maps; name a directory (ending in /) instead",
+			e.SaveCAM, len(in.photos)*len(ms)*e.targetsPerImage())
+	}
 	results := make([]*cam.Result, len(ms))
 	for i, meth := range ms {
 		o := e.camOptions(meth)

@@ -731,3 +731,74 @@ func TestLogFormat(t *testing.T) {
 		t.Errorf("no model-loaded record in %q", stderr)
 	}
 }
+
+// TestReferenceTensorBatch explains a batch of two ready inputs (the
+// stored inputs of pytorch-grad-cam's reference outputs, resnet18 with a
+// dynamic batch) and compares the saved maps with the reference's.
+func TestReferenceTensorBatch(t *testing.T) {
+	m := shared.Path(t, "reference", "resnet18.onnx")
+	var refs []map[string]*tensor.Tensor
+	for _, in := range []string{"photo-both", "rand"} {
+		r, err := npy.ReadNPZ(shared.Path(t, "reference", "resnet18__"+in+".npz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, r)
+	}
+	x := tensor.Zeros(2, 3, 224, 224)
+	copy(x.F, refs[0]["input"].F)
+	copy(x.F[3*224*224:], refs[1]["input"].F)
+	dir := t.TempDir()
+	xp := filepath.Join(dir, "x.npy")
+	if err := npy.WriteFile(xp, x); err != nil {
+		t.Fatal(err)
+	}
+	maps := filepath.Join(dir, "maps") + string(filepath.Separator)
+	code, stdout, stderr := runGradcam(t, nil, "explain", "-m", m, "--input-tensor", xp, "--method", "gradcam,gradcam++,guided-backprop",
+		"--save-cam", maps, "-o", filepath.Join(dir, "out"), "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d JSON lines for a batch of 2", len(lines))
+	}
+	for i, l := range lines {
+		var rec batch.Record
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatal(err)
+		}
+		class := int(refs[i]["class"].I[0])
+		if rec.Image != "x.npy["+strconv.Itoa(i)+"]" && rec.Image != xp+"["+strconv.Itoa(i)+"]" || len(rec.Explanations) != 3 ||
+			rec.Explanations[0].Class.Index != class {
+			t.Fatalf("record %d: %+v, reference class %d", i, rec, class)
+		}
+		for _, tc := range []struct{ method, key string }{
+			{"gradcam", "cam_GradCAM"}, {"gradcam++", "cam_GradCAMPlusPlus"}, {"guided-backprop", "gb"},
+		} {
+			got, err := npy.ReadFile(filepath.Join(maps, "x-"+strconv.Itoa(i)+"."+tc.method+"."+strconv.Itoa(class)+".npy"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := refs[i][tc.key]
+			if !slices.Equal(got.Shape, want.Shape) {
+				t.Fatalf("%s: shape %v, reference %v", tc.method, got.Shape, want.Shape)
+			}
+			scale := 1.0
+			if tc.key == "gb" { // not normalised: compare relative to its largest value
+				scale = 0
+				for _, v := range want.F {
+					scale = max(scale, math.Abs(float64(v)))
+				}
+			}
+			if d := tensor.MaxAbsDiff(got.F, want.F); d > 1e-3*scale {
+				t.Errorf("image %d %s: max abs diff %g to pytorch-grad-cam (scale %g)", i, tc.method, d, scale)
+			}
+		}
+	}
+	// The catalog shows the dynamic batch as N.
+	_, stdout, _ = runGradcam(t, nil, "layers", "-m", m)
+	if !regexp.MustCompile(`/layer4/layer4.1/relu_1/Relu_output_0 \(Relu\)\s+\[N, 512, 7, 7\]\s+0\s+<- auto target`).MatchString(stdout) {
+		t.Errorf("catalog lacks the marked dynamic-batch target:\n%s", stdout)
+	}
+}
