@@ -174,13 +174,13 @@ func finish(g *globals, s batch.Summary) error {
 	g.log.Debug("batch done", "images", s.Total, "done", s.Done, "failed", s.Failed, "skipped", s.Skipped,
 		"seconds", s.Elapsed.Seconds(), "images_per_second", s.Rate())
 	switch {
+	case s.Canceled > 0:
+		return fmt.Errorf("interrupted: %d of %d images not processed", s.Canceled, s.Total)
 	case s.Failed > 0 && s.Total == 1:
 		// The one error was reported by name; say it once.
 		return errReported
 	case s.Failed > 0:
 		return fmt.Errorf("%d of %d images failed", s.Failed, s.Total)
-	case s.Canceled > 0:
-		return fmt.Errorf("interrupted: %d images not processed", s.Canceled)
 	}
 	return nil
 }

@@ -130,6 +130,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	g.log = newLogger(g, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first interrupt, which lets a batch stop cleanly, the
+		// next one ends the program at once.
+		<-ctx.Done()
+		stop()
+	}()
 	g.ctx = ctx
 	if err := kctx.Run(); err != nil {
 		if !errors.Is(err, errReported) {
