@@ -34,6 +34,8 @@ type TooLargeError struct {
 	Hint          string
 }
 
+// Error says the size and the limit: "image is 30000x30000 pixels, above
+// the limit of 100000000 (--max-pixels)".
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("image is %dx%d pixels, above the limit of %d%s", e.Width, e.Height, e.Limit, e.Hint)
 }
