@@ -164,7 +164,7 @@ func (r *run) fused(u unit, k int, last []int, keep []bool) error {
 	}
 	xid := u.reads[0]
 	x := r.value(xid)
-	shape := pl.values[u.out].Shape
+	shape := r.shape(u.out)
 	size := tensor.Size(shape)
 	var res []float32
 	bi := -1

@@ -228,4 +228,4 @@ func (m *Model) fusedConv(p *plan, c *chain, length int) (*ops.FusedConv, error)
 
 // packWeights says whether fused convolutions pack their weights once for
 // gemm.SgemmPackedA.
-var packWeights = true
+var packWeights = false

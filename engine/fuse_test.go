@@ -231,3 +231,75 @@ func mustLayers(t *testing.T, m *engine.Model) []engine.Layer {
 	}
 	return l
 }
+
+// TestRerunVariants checks a rerun of k variants stacked along the batch
+// dimension against k single reruns, where the downstream part reads
+// only the replaced tensor and where it also reads an earlier one (the
+// residual a2, repeated), and that a graph with a fixed batch size in a
+// Reshape is refused.
+func TestRerunVariants(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	m, err := engine.New(resNet(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const n, k = 2, 3
+	x := randT(r, n, 4, 9, 11)
+	for _, layer := range []string{"a2", "a3"} {
+		t.Run(layer, func(t *testing.T) {
+			base, err := m.Run(ctx, x, engine.Pass{Fetch: []string{"logits", layer}, Editable: []string{layer}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := base.Values[layer]
+			size := len(a.F)
+			stack := tensor.Zeros(k*n, 6, 9, 11)
+			singles := make([]*tensor.Tensor, k)
+			for j := range k {
+				v := a.Clone()
+				for i := range v.F {
+					if (i/99)%6 == j { // ablate channel j of every image
+						v.F[i] = 0
+					}
+				}
+				singles[j] = v
+				copy(stack.F[j*size:], v.F)
+			}
+			got, err := base.Rerun(ctx, map[string]*tensor.Tensor{layer: stack}, []string{"logits", "a4"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []int{k * n, 5}; !tensor.EqualShape(got["logits"].Shape, want) {
+				t.Fatalf("logits of shape %v, want %v", got["logits"].Shape, want)
+			}
+			for j, v := range singles {
+				one, err := base.Rerun(ctx, map[string]*tensor.Tensor{layer: v}, []string{"logits", "a4"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, name := range []string{"logits", "a4"} {
+					w := one[name]
+					part := tensor.FromFloat32(w.Shape, got[name].F[j*len(w.F):(j+1)*len(w.F)])
+					closeTensors(t, name, part, w, 1e-5)
+				}
+			}
+		})
+	}
+	t.Run("fixed batch size", func(t *testing.T) {
+		m, err := engine.New(camNet(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, err := m.Run(ctx, randT(r, 1, 3, 8, 8), engine.Pass{Fetch: []string{"logits"}, Editable: []string{"a"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := base.Rerun(ctx, map[string]*tensor.Tensor{"a": tensor.Zeros(3, 4, 8, 8)}, []string{"logits"}); err == nil {
+			t.Errorf("rerun of 3 variants through a Reshape to batch 1: no error")
+		}
+		if _, err := base.Rerun(ctx, map[string]*tensor.Tensor{"a": tensor.Zeros(3, 4, 8, 7)}, []string{"logits"}); err == nil {
+			t.Errorf("replacement of a wrong shape: no error")
+		}
+	})
+}

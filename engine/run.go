@@ -115,6 +115,7 @@ type run struct {
 	bufOf  []int32  // per tensor: index in bufs of its arena buffer, or -1
 	bufs   []buffer // arena buffers taken by this run
 	noFuse bool     // run every node by its op (tests)
+	shapes [][]int  // shapes that differ from the plan's (batched rerun)
 }
 
 // newRun prepares a run of plan pl.
@@ -427,96 +428,6 @@ func (res *Result) Retained(name string) *tensor.Tensor {
 		return nil
 	}
 	return res.retained[id]
-}
-
-// Rerun recomputes only the part of the graph downstream of the replaced
-// tensors, which must have been named Editable in the run that made res,
-// and returns the fetched tensors. res is not changed, so Rerun may be
-// called many times (for example once per ablated channel) and from
-// several goroutines.
-func (res *Result) Rerun(ctx context.Context, replace map[string]*tensor.Tensor, fetch []string) (map[string]*tensor.Tensor, error) {
-	m := res.m
-	if res.retained == nil {
-		return nil, fmt.Errorf("engine: rerun needs a run with Editable tensors")
-	}
-	r := m.newRun(ctx, res.p)
-	var ids []int
-	for name, t := range replace {
-		id, ok := m.ids[name]
-		if !ok {
-			return nil, fmt.Errorf("engine: rerun: no tensor named %q", name)
-		}
-		if _, ok := res.retained[id]; !ok {
-			return nil, fmt.Errorf("engine: rerun: %q was not named Editable", name)
-		}
-		if err := r.checkReplacement(id, t); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	fids, err := m.lookup(fetch, "rerun fetch")
-	if err != nil {
-		return nil, err
-	}
-	for id, t := range res.retained {
-		r.vals[id] = t
-	}
-	replaced := make([]bool, len(m.names))
-	for name, t := range replace {
-		id := m.ids[name]
-		r.vals[id] = t
-		replaced[id] = true
-	}
-	down := r.downstream(ids)
-	// Only the downstream steps that lead to a fetched tensor.
-	need := make([]bool, len(m.names))
-	for _, id := range fids {
-		need[id] = true
-	}
-	runStep := make([]bool, len(m.nodes))
-	for k := len(r.p.steps) - 1; k >= 0; k-- {
-		ni := r.p.steps[k]
-		if !down[ni] {
-			continue
-		}
-		for _, o := range m.nodeOut[ni] {
-			if o >= 0 && need[o] && !replaced[o] {
-				runStep[ni] = true
-			}
-		}
-		if runStep[ni] {
-			for _, id := range m.nodeIn[ni] {
-				if id >= 0 {
-					need[id] = true
-				}
-			}
-		}
-	}
-	keep := make([]bool, len(m.names))
-	pinned := make([]bool, len(m.names))
-	for _, id := range fids {
-		keep[id], pinned[id] = true, true
-	}
-	for id := range replaced {
-		pinned[id] = pinned[id] || replaced[id]
-	}
-	if err := r.exec(r.units(runStep, pinned), keep, replaced); err != nil {
-		return nil, err
-	}
-	out := make(map[string]*tensor.Tensor, len(fids))
-	for i, id := range fids {
-		v := r.value(id)
-		if v == nil {
-			return nil, fmt.Errorf("engine: rerun: %q is not downstream of the replaced tensors and was not kept", fetch[i])
-		}
-		out[fetch[i]] = v
-	}
-	results := make([]*tensor.Tensor, 0, len(out))
-	for _, t := range out {
-		results = append(results, t)
-	}
-	r.recycle(results)
-	return out, nil
 }
 
 // backward runs reverse mode over the nodes marked inBW.

@@ -1,0 +1,232 @@
+#!/usr/bin/python3
+"""Measure gradcam side by side with PyTorch and ONNX Runtime, in one run, and
+print the tables of BENCHMARKS.md ("Speed" section) in Markdown.
+
+    /usr/bin/python3 bench/compare.py --models $GRADCAM_MODELS_DIR --ort-dir /tmp/ortnode
+
+What is compared, on one 224x224 image, with 2 threads everywhere:
+
+* forward pass: `gradcam bench` vs ONNX Runtime (bench/ort_forward.js, npm
+  onnxruntime-node 1.30.0) for ResNet50, MobileNetV2 and VGG16;
+* Grad-CAM end to end (input tensor in, 224x224 map out): `gradcam bench
+  --method gradcam` vs a hook-based Grad-CAM in PyTorch (bench/torch_cam.py);
+* Score-CAM on ResNet50 vs 2048 PyTorch forwards in batches of 16 (Score-CAM's
+  workload without its bookkeeping);
+* Ablation-CAM on ResNet50's last block (gradcam only; pytorch-grad-cam takes
+  149.6 s, ../shared/notes/measured-facts.md);
+* FullGrad vs a FullGrad-equivalent PyTorch pass (gradients at the input and at
+  every biased layer, the per-layer maps summed) and vs pytorch-grad-cam's 4.3 s;
+* peak resident memory and load time.
+
+Every tool runs in its own process, and the tools alternate for --rounds
+rounds; each number is the best of the rounds' medians (the machine is
+shared; the load average is printed before and after). Prerequisites: Go (the
+script builds ./cmd/gradcam), Debian python3-torch and python3-torchvision,
+Node.js with onnxruntime-node installed outside the repository:
+
+    mkdir -p /tmp/ortnode && cd /tmp/ortnode && npm install --ignore-scripts onnxruntime-node@1.30.0
+
+ResNet50 and VGG16 come from ../shared/tools/export_models.py (--models, or
+$GRADCAM_MODELS_DIR: NAME.onnx and the NAME.pt state dicts), MobileNetV2 from
+../shared/models. --raw FILE keeps every measurement as JSON.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PY = "/usr/bin/python3"
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def run_json(cmd, env=None):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.raw = []
+
+    def gradcam(self, model, method=None, runs=None, warmup=None):
+        a = self.args
+        cmd = [a.gradcam, "bench", "--json", "-m", model, "--threads", str(a.threads),
+               "--runs", str(runs or a.runs), "--warmup", str(a.warmup if warmup is None else warmup)]
+        if method:
+            cmd += ["--method", method]
+        env = dict(os.environ, GOMAXPROCS=str(a.threads))
+        r = run_json(cmd, env)
+        self.raw.append({"tool": "gradcam", "cmd": cmd, "result": r})
+        return r
+
+    def torch(self, name, what, weights=None, runs=None):
+        a = self.args
+        cmd = [PY, os.path.join(HERE, "torch_cam.py"), "--model", name, "--what", what,
+               "--threads", str(a.threads), "--runs", str(runs or a.runs), "--warmup", str(a.warmup)]
+        if weights and os.path.exists(weights):
+            cmd += ["--weights", weights]
+        r = run_json(cmd)
+        self.raw.append({"tool": "torch", "cmd": cmd, "result": r})
+        return r
+
+    def ort(self, model):
+        a = self.args
+        cmd = ["node", os.path.join(HERE, "ort_forward.js"), model, str(a.runs), str(a.warmup), str(a.threads)]
+        env = dict(os.environ)
+        if a.ort_dir:
+            env["ORT_NODE_DIR"] = a.ort_dir
+        r = run_json(cmd, env)
+        self.raw.append({"tool": "onnxruntime", "cmd": cmd, "result": r})
+        return r
+
+
+def best(rounds, *keys):
+    """The smallest value at keys over the rounds (None when absent)."""
+    vals = []
+    for r in rounds:
+        v = r
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        if v is not None:
+            vals.append(v)
+    return min(vals) if vals else None
+
+
+def fmt(v, unit=" ms"):
+    if v is None:
+        return "n/a"
+    if v >= 1000 and unit == " ms":
+        return f"{v / 1000:.2f} s"
+    return f"{v:.1f}{unit}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "n/a"
+    return f"{a / b:.2f}x"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", default=os.environ.get("GRADCAM_MODELS_DIR", "/tmp/models"),
+                    help="directory of resnet50.onnx, vgg16.onnx (+ .pt) from export_models.py")
+    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
+    ap.add_argument("--ort-dir", default=os.environ.get("ORT_NODE_DIR", "/tmp/ortnode"),
+                    help="directory holding node_modules/onnxruntime-node")
+    ap.add_argument("--gradcam", help="gradcam binary (default: go build ./cmd/gradcam)")
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--models-list", default="resnet50,mobilenet_v2,vgg16")
+    ap.add_argument("--skip", default="", help="comma-separated: scorecam,ablationcam,fullgrad")
+    ap.add_argument("--raw", help="write every measurement to this JSON file")
+    args = ap.parse_args()
+    if not args.gradcam:
+        tmp = tempfile.mkdtemp(prefix="gradcam-bench-")
+        args.gradcam = os.path.join(tmp, "gradcam")
+        subprocess.run(["go", "build", "-o", args.gradcam, "./cmd/gradcam"], cwd=ROOT, check=True)
+    skip = set(filter(None, args.skip.split(",")))
+    b = Bench(args)
+    files = {
+        "resnet50": (os.path.join(args.models, "resnet50.onnx"), os.path.join(args.models, "resnet50.pt")),
+        "vgg16": (os.path.join(args.models, "vgg16.onnx"), os.path.join(args.models, "vgg16.pt")),
+        "mobilenet_v2": (os.path.join(args.shared, "models", "mobilenet_v2_1.0_224.onnx"), None),
+    }
+    names = args.models_list.split(",")
+    load_before = load_average()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    print(f"# {started:%Y-%m-%d %H:%M} UTC, {cpu_model()}, {os.cpu_count()} CPUs, "
+          f"load average {load_before}", file=sys.stderr)
+
+    per = {n: {"gradcam": [], "torch": [], "ort": []} for n in names}
+    for rnd in range(args.rounds):
+        for n in names:
+            onnx_path, pt = files[n]
+            print(f"round {rnd + 1}: {n}", file=sys.stderr)
+            per[n]["gradcam"].append(b.gradcam(onnx_path, "gradcam"))
+            per[n]["torch"].append(b.torch(n, "forward,gradcam", pt))
+            per[n]["ort"].append(b.ort(onnx_path))
+
+    extra = {}
+    r50, r50pt = files["resnet50"]
+    if "resnet50" in names:
+        if "fullgrad" not in skip:
+            print("fullgrad", file=sys.stderr)
+            extra["fullgrad"] = ([b.gradcam(r50, "fullgrad", runs=5) for _ in range(args.rounds)],
+                                 [b.torch("resnet50", "fullgrad", r50pt, runs=5) for _ in range(args.rounds)])
+        if "ablationcam" not in skip:
+            print("ablationcam", file=sys.stderr)
+            extra["ablationcam"] = [b.gradcam(r50, "ablationcam", runs=3, warmup=1) for _ in range(args.rounds)]
+        if "scorecam" not in skip:
+            print("scorecam", file=sys.stderr)
+            extra["scorecam"] = (b.gradcam(r50, "scorecam", runs=1, warmup=0),
+                                 b.torch("resnet50", "scorecam-forwards", r50pt, runs=1))
+    load_after = load_average()
+
+    out = []
+    p = out.append
+    p(f"Run of {started:%Y-%m-%d %H:%M} UTC on {cpu_model()} ({os.cpu_count()} CPUs), "
+      f"{args.threads} threads for every tool, load average {load_before} before and {load_after} after. "
+      f"Best of {args.rounds} rounds of the median of {args.runs} runs ({args.warmup} warm-up runs).")
+    p("")
+    p("| model | gradcam forward | ONNX Runtime forward | ratio (target ≤ 1.1x) "
+      "| gradcam Grad-CAM | PyTorch hook Grad-CAM | ratio (target ≤ 0.2x) | PyTorch forward | gradcam load | gradcam peak RSS |")
+    p("|---|---|---|---|---|---|---|---|---|---|")
+    for n in names:
+        g, t, o = per[n]["gradcam"], per[n]["torch"], per[n]["ort"]
+        gf, of = best(g, "forward", "median_ms"), best(o, "forward", "median_ms")
+        ge, te = best(g, "explain", "median_ms"), best(t, "gradcam", "median_ms")
+        p(f"| {n} | {fmt(gf)} | {fmt(of)} | {ratio(gf, of)} | {fmt(ge)} | {fmt(te)} | {ratio(ge, te)} "
+          f"| {fmt(best(t, 'forward', 'median_ms'))} | {fmt(best(g, 'load_ms'))} | {fmt(best(g, 'peak_rss_mib'), ' MiB')} |")
+    p("")
+    if extra:
+        p("| ResNet50 | gradcam | reference | ratio | target |")
+        p("|---|---|---|---|---|")
+        if "fullgrad" in extra:
+            g, t = extra["fullgrad"]
+            gv, tv = best(g, "explain", "median_ms"), best(t, "fullgrad", "median_ms")
+            p(f"| FullGrad | {fmt(gv)} | PyTorch FullGrad-equivalent {fmt(tv)} | {ratio(gv, tv)} "
+              f"| ≤ 0.2x of 4.3 s (pytorch-grad-cam): {ratio(gv, 4300)} |")
+        if "ablationcam" in extra:
+            gv = best(extra["ablationcam"], "explain", "median_ms")
+            p(f"| Ablation-CAM (last block, 2048 channels) | {fmt(gv)} | pytorch-grad-cam 149.6 s (not re-measured) "
+              f"| {ratio(gv, 149600)} | < 1 s |")
+        if "scorecam" in extra:
+            g, t = extra["scorecam"]
+            gv, tv = best([g], "explain", "median_ms"), t.get("scorecam_forwards", {}).get("total_ms")
+            p(f"| Score-CAM (2048 masked inputs, batches of 16) | {fmt(gv)} | 2048 PyTorch forwards in batches of 16: "
+              f"{fmt(tv)} | {ratio(gv, tv)} | ≤ 0.4x |")
+        p("")
+    p("Command: `/usr/bin/python3 bench/compare.py " + " ".join(sys.argv[1:]) + "`")
+    print("\n".join(out))
+    if args.raw:
+        with open(args.raw, "w") as f:
+            json.dump({"started": started.isoformat(), "load_before": load_before, "load_after": load_after,
+                       "runs": b.raw}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
