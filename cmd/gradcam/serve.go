@@ -69,6 +69,9 @@ func (c *serveCmd) Run(g *globals) error {
 		return err
 	}
 	if len(s.Models()) == 0 {
+		if c.Models == "" {
+			return usagef("no model to serve: give --models DIR")
+		}
 		return usagef("no model to serve: %s holds no .onnx file", c.Models)
 	}
 	ln, err := net.Listen("tcp", c.Addr)
