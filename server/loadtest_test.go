@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -229,6 +230,19 @@ func TestLoad(t *testing.T) {
 		st.percentile(0.99).Round(time.Millisecond), st.percentile(1).Round(time.Millisecond))
 	t.Logf("steady: RSS median %.1f MiB in the first %v, %.1f MiB in the last %v (max %.1f / %.1f MiB)",
 		mib(median(first)), window, mib(median(last)), window, mib(slices.Max(first)), mib(slices.Max(last)))
+	var traj []string
+	for w0 := time.Duration(0); w0 < dur; w0 += window {
+		var in []int64
+		for i, at := range sampleTimes {
+			if at >= w0 && at < w0+window {
+				in = append(in, samples[i])
+			}
+		}
+		if len(in) > 0 {
+			traj = append(traj, fmt.Sprintf("%.0f", mib(median(in))))
+		}
+	}
+	t.Logf("steady: RSS median per %v window: %s MiB", window, strings.Join(traj, ", "))
 	for code, c := range st.codes {
 		if code != 200 {
 			t.Errorf("steady: %d answers with status %d", c, code)
