@@ -669,6 +669,8 @@ func convUnfoldSegs(g *winGeom, xc []float32, kd, kh, kw int, segs []colSeg, row
 					d[o] = v
 				}
 			}
+		} else if sw == 2 {
+			evens(d, xr[2*a+offW:])
 		} else {
 			for o := range d {
 				d[o] = xr[(a+o)*sw+offW]
@@ -729,9 +731,14 @@ func convUnfoldRow(g *winGeom, xc []float32, kd, kh, kw int, row []float32) {
 			}
 			xr := xc[(id*g.in[1]+ih)*g.in[2]:][:g.in[2]]
 			clear(r[:wlo])
-			if sw == 1 {
+			switch sw {
+			case 1:
 				copy(r[wlo:whi], xr[wlo+offW:whi+offW])
-			} else {
+			case 2:
+				if wlo < whi {
+					evens(r[wlo:whi], xr[2*wlo+offW:])
+				}
+			default:
 				for o := wlo; o < whi; o++ {
 					r[o] = xr[o*sw+offW]
 				}
@@ -977,109 +984,113 @@ func convStoreRow(yr, acc, rr []float32, ep *convEpilogue) {
 }
 
 // dw3x3OK reports whether a depthwise window takes the 3x3 fast path: a
-// 2-D 3x3 kernel with unit dilation, stride 1 or 2 and padding 0 or 1 at
-// the start of each axis.
+// 2-D 3x3 kernel with unit dilation, the same stride (1 or 2) on both
+// axes and padding 0 or 1 at the start of each axis.
 func dw3x3OK(g *winGeom) bool {
 	return g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.pb[0] == 0 &&
 		g.k[1] == 3 && g.k[2] == 3 && g.d[1] == 1 && g.d[2] == 1 &&
-		g.s[1] >= 1 && g.s[1] <= 2 && g.s[2] >= 1 && g.s[2] <= 2 &&
+		g.s[1] == g.s[2] && g.s[1] >= 1 && g.s[1] <= 2 &&
 		g.pb[1] <= 1 && g.pb[2] <= 1
 }
 
-// dw3x3Layout returns the length of one padded input row (wp) and of each
-// of its de-interleaved halves (half, for stride 2).
-func dw3x3Layout(g *winGeom) (wp, half int) {
-	wp = (g.out[2]-1)*g.s[2] + 3
-	half = (wp + 1) / 2
-	return wp, half
+// dw3x3Layout returns how convDepthwise3x3Plane lays out one plane: the
+// zero-padded input plane has rows rows of rs elements; nv is the number
+// of outputs of each dwRow9 call (rounded up to the vector width of
+// dwRow9, so that it has no scalar tail; the extra outputs are dropped)
+// and size the length of the padded plane with room for every read.
+func dw3x3Layout(g *winGeom) (rows, rs, nv, size int) {
+	oh, ow := g.out[1], g.out[2]
+	if g.s[1] == 1 {
+		rows, rs = oh+2, ow+2
+		nv = oh * rs // the whole plane in one call
+	} else {
+		rows, rs = 2*oh+1, 2*ow+1
+		nv = 2*ow - 1 // one call per output row, at full resolution
+	}
+	nv = (nv + dwVector - 1) / dwVector * dwVector
+	size = max(rows*rs, (rows-3)*rs+nv+2*rs+2) + dwVector
+	return rows, rs, nv, size
 }
 
-// dw3x3Scratch is the scratch convDepthwise3x3Plane needs: three padded
-// rows (three pairs of halves for stride 2), a zero row, and a row of
-// accumulators.
+// dw3x3Scratch is the scratch convDepthwise3x3Plane needs: the padded
+// input plane and the outputs of one dwRow9 call.
 func dw3x3Scratch(g *winGeom) int {
-	wp, half := dw3x3Layout(g)
-	return 4*max(wp, 2*half) + g.out[2]
+	_, _, nv, size := dw3x3Layout(g)
+	return size + nv
 }
 
 // convDepthwise3x3Plane computes one output plane of a 3x3 depthwise
-// convolution (see dw3x3OK). Each input row is copied once into a padded
-// row (for stride 2, split into its even and odd elements), so that every
-// output row is nine contiguous multiply-adds per element (dwRow9),
-// without bounds tests.
+// convolution (see dw3x3OK). The input is first copied into a zero-padded
+// plane whose rows are rs apart, so that tap (kh, kw) of the output
+// computed at index i reads index i + kh*rs + kw: a fixed offset per tap,
+// and every output is nine contiguous multiply-adds (dwRow9). With
+// stride 1 (rs = ow+2) the whole plane is one dwRow9 call at i = oy*rs+ox
+// (the outputs at ox >= ow are computed and dropped). With stride 2 each
+// output row is computed at full resolution from row 2*oy of the padded
+// plane and every other value kept: twice the multiply-adds, but no
+// de-interleaving of the input.
 func convDepthwise3x3Plane(g *winGeom, xc, wm []float32, b float32, rp, yp []float32, ep *convEpilogue, buf []float32) {
 	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
-	sh, sw := g.s[1], g.s[2]
 	pt, pl := g.pb[1], g.pb[2]
-	wp, half := dw3x3Layout(g)
-	stride := max(wp, 2*half)
-	rows := [3][]float32{buf[0:stride], buf[stride : 2*stride], buf[2*stride : 3*stride]}
-	zero := buf[3*stride : 4*stride]
-	clear(zero)
-	acc := buf[4*stride : 4*stride+ow]
-	held := [3]int{-1, -1, -1} // input row held by each slot
-	// row returns the padded (or de-interleaved) input row r.
-	row := func(r int) []float32 {
-		if r < 0 || r >= ih {
-			return zero
-		}
-		slot := r % 3
-		d := rows[slot]
-		if held[slot] == r {
-			return d
-		}
-		held[slot] = r
-		src := xc[r*iw : (r+1)*iw]
-		if sw == 1 {
-			d = d[:wp]
-			clear(d[:pl])
-			n := copy(d[pl:], src)
-			clear(d[pl+n:])
-			return rows[slot]
-		}
-		// d[:half] holds the even positions of the padded row, d[half:]
-		// the odd ones.
-		ev, od := d[:half], d[half:2*half]
-		for j := range half {
-			ev[j], od[j] = 0, 0
-			if k := 2*j - pl; k >= 0 && k < iw {
-				ev[j] = src[k]
-			}
-			if k := 2*j + 1 - pl; k >= 0 && k < iw {
-				od[j] = src[k]
-			}
-		}
-		return rows[slot]
+	rows, rs, nv, size := dw3x3Layout(g)
+	pad := buf[:size]
+	acc := buf[size : size+nv]
+	// Zero the padding, copy the rows in.
+	top := min(pt, rows)
+	clear(pad[:top*rs])
+	r := top
+	for ; r < rows && r-pt < ih; r++ {
+		d := pad[r*rs : (r+1)*rs]
+		clear(d[:pl])
+		n := copy(d[pl:], xc[(r-pt)*iw:(r-pt+1)*iw])
+		clear(d[pl+n:])
 	}
+	clear(pad[r*rs:])
 	var w9 [9]float32
 	copy(w9[:], wm)
 	lo, hi := negInf, posInf
-	direct := rp == nil
-	if direct && ep.clamp {
+	if rp == nil && ep.clamp {
 		lo, hi = ep.lo, ep.hi
 	}
 	var taps [9][]float32
-	for oy := range oh {
-		r0 := oy*sh - pt
+	setTaps := func(base int) {
 		for kh := range 3 {
-			r := row(r0 + kh)
-			if sw == 1 {
-				taps[3*kh] = r[0:ow]
-				taps[3*kh+1] = r[1 : ow+1]
-				taps[3*kh+2] = r[2 : ow+2]
-			} else {
-				taps[3*kh] = r[0:ow]
-				taps[3*kh+1] = r[half : half+ow]
-				taps[3*kh+2] = r[1 : ow+1]
+			for kw := range 3 {
+				o := base + kh*rs + kw
+				taps[3*kh+kw] = pad[o : o+nv]
 			}
 		}
+	}
+	if g.s[1] == 1 {
+		setTaps(0)
+		dwRow9(acc, &taps, &w9, b, lo, hi)
+		for oy := range oh {
+			yr := yp[oy*ow : (oy+1)*ow]
+			ar := acc[oy*rs : oy*rs+ow]
+			if rp == nil {
+				copy(yr, ar)
+				continue
+			}
+			convStoreRow(yr, ar, rp[oy*ow:(oy+1)*ow], ep)
+		}
+		return
+	}
+	for oy := range oh {
+		setTaps(2 * oy * rs)
+		dwRow9(acc, &taps, &w9, b, lo, hi)
 		yr := yp[oy*ow : (oy+1)*ow]
-		if direct {
-			dwRow9(yr, &taps, &w9, b, lo, hi)
+		if rp == nil {
+			evens(yr, acc[:2*ow-1])
 			continue
 		}
-		dwRow9(acc, &taps, &w9, b, lo, hi)
-		convStoreRow(yr, acc, rp[oy*ow:(oy+1)*ow], ep)
+		rr := rp[oy*ow : (oy+1)*ow]
+		for ox := range yr {
+			v := acc[2*ox] + rr[ox]
+			if ep.clamp {
+				v = min(max(v, ep.lo), ep.hi)
+			}
+			yr[ox] = v
+		}
 	}
 }
 

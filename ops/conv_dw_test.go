@@ -39,3 +39,46 @@ func TestDwRow9Exact(t *testing.T) {
 		}
 	}
 }
+
+// TestVectorHelpers checks vmax2 and evens (assembly where there is one)
+// against their Go versions for every length up to a few vectors, NaN
+// included for vmax2.
+func TestVectorHelpers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n <= 70; n++ {
+		a := make([]float32, n+1)
+		b := make([]float32, n+1)
+		src := make([]float32, 2*n+1)
+		for i := range a {
+			a[i], b[i] = rng.Float32()-0.5, rng.Float32()-0.5
+		}
+		for i := range src {
+			src[i] = rng.Float32()
+		}
+		if n > 3 {
+			a[3] = float32(math.NaN())
+			b[n-1] = float32(math.NaN())
+		}
+		got, want := make([]float32, n), make([]float32, n)
+		vmax2(got, a, b)
+		vmax2Go(want, a, b)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("vmax2 n=%d: element %d is %g, want %g", n, i, got[i], want[i])
+			}
+		}
+		evens(got, src)
+		for i := range got {
+			if got[i] != src[2*i] {
+				t.Fatalf("evens n=%d: element %d is %g, want %g", n, i, got[i], src[2*i])
+			}
+		}
+		// evens with the shortest source allowed.
+		evens(got, src[:max(0, 2*n-1)])
+		for i := range got {
+			if got[i] != src[2*i] {
+				t.Fatalf("evens n=%d (short source): element %d is %g, want %g", n, i, got[i], src[2*i])
+			}
+		}
+	}
+}

@@ -38,6 +38,8 @@ func TestFusedConv(t *testing.T) {
 		{name: "depthwise 3x3 s1 no pad residual", x: []int{1, 3, 12, 19}, w: []int{3, 1, 3, 3}, group: 3, bias: true, residual: true, clamp: true, lo: 0, hi: 1},
 		{name: "depthwise 5x5 general", x: []int{1, 2, 11, 17}, w: []int{4, 1, 5, 5}, group: 2, pads: []int{2, 2, 2, 2}, bias: true, residual: true, clamp: true, lo: -0.5, hi: 0.5},
 		{name: "depthwise 3x3 s1 narrow", x: []int{1, 3, 5, 5}, w: []int{3, 1, 3, 3}, group: 3, pads: []int{1, 1, 1, 1}},
+		{name: "depthwise 3x3 strides 1 and 2", x: []int{1, 2, 10, 19}, w: []int{2, 1, 3, 3}, group: 2, strides: []int{1, 2}, pads: []int{1, 1, 1, 1}, bias: true},
+		{name: "depthwise 3x3 s2 7x7 relu6", x: []int{1, 5, 14, 14}, w: []int{5, 1, 3, 3}, group: 5, strides: []int{2, 2}, pads: []int{0, 0, 1, 1}, bias: true, clamp: true, lo: 0, hi: 6},
 	}
 	for _, c := range cases {
 		for _, pack := range []bool{false, true} {

@@ -170,44 +170,68 @@ func poolMaxPlane[T float32 | int64](g *winGeom, w *poolWindows, x []T, y []T, a
 }
 
 // poolMax2D computes one plane of 2-D max pooling without indices, a row
-// of outputs at a time: each kernel tap is a strided pass over an input
-// row, so the inner loops have no window bookkeeping. A window with no
-// input element gives the lowest value, as in poolMaxPlane.
-func poolMax2D(g *winGeom, x, y []float32) {
+// of outputs at a time, with vector maxima: the rows under the window are
+// reduced into one padded row (-Inf outside the input), whose windows
+// are then reduced at every position and kept at the stride. A window
+// with no input element gives the lowest value, as in poolMaxPlane. NaN
+// inputs are not treated consistently.
+func poolMax2D(g *winGeom, x, y []float32, buf *[]float32) {
 	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
-	sw := g.s[2]
+	sw, dw, pl := g.s[2], g.d[2], g.pb[2]
+	full := (ow-1)*sw + 1        // positions at stride 1
+	span := full + (g.k[2]-1)*dw // padded positions they read
+	width := max(span, pl+iw)    // padded row
+	need := width + full
+	if cap(*buf) < need {
+		*buf = make([]float32, need)
+	}
+	pc, h := (*buf)[:width], (*buf)[width:need]
 	lowest := float32(math.Inf(-1))
 	for oy := range oh {
 		yr := y[oy*ow : (oy+1)*ow]
-		for i := range yr {
-			yr[i] = lowest
-		}
+		first := true
 		for kh := range g.k[1] {
 			r := oy*g.s[1] - g.pb[1] + kh*g.d[1]
 			if r < 0 || r >= ih {
 				continue
 			}
 			xr := x[r*iw : (r+1)*iw]
-			for kw := range g.k[2] {
-				off := kw*g.d[2] - g.pb[2]
-				lo, hi := winRange(ow, sw, off, iw)
-				if lo >= hi {
-					continue
-				}
-				if sw == 1 {
-					xs, ys := xr[lo+off:hi+off], yr[lo:hi]
-					for i, v := range xs[:len(ys)] {
-						if v > ys[i] {
-							ys[i] = v
-						}
-					}
-					continue
-				}
-				for o := lo; o < hi; o++ {
-					if v := xr[o*sw+off]; v > yr[o] {
-						yr[o] = v
-					}
-				}
+			if first {
+				copy(pc[pl:pl+iw], xr)
+				first = false
+			} else {
+				vmax2(pc[pl:pl+iw], xr, pc[pl:pl+iw])
+			}
+		}
+		if first {
+			for i := range yr {
+				yr[i] = lowest
+			}
+			continue
+		}
+		for i := range pc[:pl] {
+			pc[i] = lowest
+		}
+		for i := pl + iw; i < width; i++ {
+			pc[i] = lowest
+		}
+		switch {
+		case g.k[2] == 1:
+			copy(h, pc[:full])
+		default:
+			vmax2(h, pc[dw:dw+full], pc[:full])
+			for kw := 2; kw < g.k[2]; kw++ {
+				vmax2(h, pc[kw*dw:kw*dw+full], h)
+			}
+		}
+		switch sw {
+		case 1:
+			copy(yr, h[:ow])
+		case 2:
+			evens(yr, h)
+		default:
+			for i := range yr {
+				yr[i] = h[i*sw]
 			}
 		}
 	}
@@ -281,6 +305,7 @@ func (o *poolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	grain := max(1, 1<<14/(p*g.kSize()+1))
 	parallelFor(ctx, planes, grain, func(lo, hi int) {
 		var arg []int
+		var rows []float32
 		if o.max {
 			arg = make([]int, p)
 		}
@@ -290,7 +315,7 @@ func (o *poolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 				poolAvgPlane(g, w, o.countPad, x.F[pl*inSz:(pl+1)*inSz], y.F[pl*p:(pl+1)*p], nil, nil)
 				continue
 			case x.DType == tensor.Float32 && idx == nil && g.k[0] == 1 && g.in[0] == 1:
-				poolMax2D(g, x.F[pl*inSz:(pl+1)*inSz], y.F[pl*p:(pl+1)*p])
+				poolMax2D(g, x.F[pl*inSz:(pl+1)*inSz], y.F[pl*p:(pl+1)*p], &rows)
 				continue
 			case x.DType == tensor.Float32:
 				poolMaxPlane(g, w, x.F[pl*inSz:(pl+1)*inSz], y.F[pl*p:(pl+1)*p], arg, float32(math.Inf(-1)))

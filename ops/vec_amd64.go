@@ -1,0 +1,42 @@
+//go:build amd64 && !purego
+
+package ops
+
+// vmax2AVX2 sets dst[i] = max(a[i], b[i]) for n (a multiple of 8)
+// elements.
+//
+//go:noescape
+func vmax2AVX2(dst, a, b *float32, n int)
+
+// evensAVX512 sets dst[i] = src[2*i] for n (a multiple of 16) elements.
+//
+//go:noescape
+func evensAVX512(dst, src *float32, n int)
+
+// vmax2 sets dst[i] = max(a[i], b[i]) for every i of dst, ignoring a NaN
+// in a (b's value is kept when either is NaN). a and b have at least
+// len(dst) elements; dst may be a or b.
+func vmax2(dst, a, b []float32) {
+	n := len(dst)
+	done := 0
+	if useDwAVX2 && n >= 8 {
+		done = n &^ 7
+		vmax2AVX2(&dst[0], &a[:n][0], &b[:n][0], done)
+	}
+	vmax2Go(dst[done:], a[done:n], b[done:n])
+}
+
+// evens sets dst[i] = src[2*i] for every i of dst; src has at least
+// 2*len(dst)-1 elements.
+func evens(dst, src []float32) {
+	n := len(dst)
+	done := 0
+	if useDwAVX512 && n >= 16 {
+		// The vector loop reads 32 elements per 16 outputs.
+		done = min(n, len(src)/2) &^ 15
+		if done > 0 {
+			evensAVX512(&dst[0], &src[:2*done][0], done)
+		}
+	}
+	evensGo(dst[done:], src[2*done:])
+}

@@ -1,0 +1,73 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func vmax2AVX2(dst, a, b *float32, n int)
+//
+// dst[i] = max(a[i], b[i]) for i in [0, n), n a multiple of 8 (VMAXPS:
+// b[i] when either is NaN).
+TEXT ·vmax2AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	XORQ AX, AX
+	TESTQ CX, CX
+	JEQ vmaxdone
+
+vmaxloop:
+	VMOVUPS (SI)(AX*4), Y0
+	VMAXPS (DX)(AX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JLT vmaxloop
+
+vmaxdone:
+	VZEROUPPER
+	RET
+
+// Indices of the even elements of two concatenated 16-float vectors.
+DATA evenIdx<>+0(SB)/4, $0
+DATA evenIdx<>+4(SB)/4, $2
+DATA evenIdx<>+8(SB)/4, $4
+DATA evenIdx<>+12(SB)/4, $6
+DATA evenIdx<>+16(SB)/4, $8
+DATA evenIdx<>+20(SB)/4, $10
+DATA evenIdx<>+24(SB)/4, $12
+DATA evenIdx<>+28(SB)/4, $14
+DATA evenIdx<>+32(SB)/4, $16
+DATA evenIdx<>+36(SB)/4, $18
+DATA evenIdx<>+40(SB)/4, $20
+DATA evenIdx<>+44(SB)/4, $22
+DATA evenIdx<>+48(SB)/4, $24
+DATA evenIdx<>+52(SB)/4, $26
+DATA evenIdx<>+56(SB)/4, $28
+DATA evenIdx<>+60(SB)/4, $30
+GLOBL evenIdx<>(SB), RODATA|NOPTR, $64
+
+// func evensAVX512(dst, src *float32, n int)
+//
+// dst[i] = src[2*i] for i in [0, n), n a multiple of 16; reads src[0, 2n).
+TEXT ·evensAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VMOVDQU32 evenIdx<>(SB), Z2
+	XORQ AX, AX
+	TESTQ CX, CX
+	JEQ evdone
+
+evloop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VPERMT2PS Z1, Z2, Z0
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $128, SI
+	ADDQ $16, AX
+	CMPQ AX, CX
+	JLT evloop
+
+evdone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,12 @@
+//go:build !amd64 || purego
+
+package ops
+
+// vmax2 sets dst[i] = max(a[i], b[i]) for every i of dst, ignoring a NaN
+// in a (b's value is kept when either is NaN). a and b have at least
+// len(dst) elements; dst may be a or b.
+func vmax2(dst, a, b []float32) { vmax2Go(dst, a, b) }
+
+// evens sets dst[i] = src[2*i] for every i of dst; src has at least
+// 2*len(dst)-1 elements.
+func evens(dst, src []float32) { evensGo(dst, src) }
