@@ -533,6 +533,10 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 		wg := w[g*mg*kr:][:mg*kr]
 		gemm.SgemmWith(false, false, mg, j1-j0, kr, 1, wg, kr, b, ldb, beta, c, p, &opt)
 	}
+	if s.n > 1 && p < convAcrossBelow {
+		convForwardAcross(ctx, s, x, w, y, ep)
+		return
+	}
 	if s.g.identity() {
 		convTasks(ctx, s.n*s.group, 0, func(t int, _ []float32, inner *Ctx) {
 			n, g := t/s.group, t%s.group
@@ -544,7 +548,7 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 	nb := convChunk(kr, p, threads, s.n*s.group)
 	chunks := (p + nb - 1) / nb
 	tasks := s.n * s.group * chunks
-	if tasks < threads || p < 128*threads && s.n*s.group < threads {
+	if tasks < threads || p < convChunkMin*threads && s.n*s.group < threads {
 		// Too little to share out by columns: unfold everything, and
 		// let the product use every thread.
 		buf := getScratch(kr * p)
@@ -576,8 +580,99 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 			j0 := ch * nb
 			j1 := min(j0+nb, p)
 			xg := x[(n*s.c+g*cg)*inSz:][:cg*inSz]
-			convUnfoldCols(&s.g, xg, cg, j0, j1, col, &segs)
+			convUnfoldCols(&s.g, xg, cg, j0, j1, col, j1-j0, 0, &segs)
 			product(convSerial, n, g, j0, j1, col, j1-j0)
+		}
+	})
+}
+
+// convAcrossBelow is the output size (positions per image) below which a
+// batch is multiplied across images (convForwardAcross); convChunkMin is
+// the least number of output positions per thread for which one image is
+// cut into column chunks. Variables for the tests.
+var (
+	convAcrossBelow = 256
+	convChunkMin    = 128
+)
+
+// convForwardAcross is convForward for a batch of small images: the
+// columns of all the images (n*p of them) are cut into chunks that may
+// span images, so that each product has enough columns to fill the
+// micro-kernel's tiles and reads the weights once per chunk rather than
+// once per image (the late layers of a network hold megabytes of weights
+// for 7x7 outputs). Each chunk is unfolded, multiplied into a scratch
+// matrix with the epilogue, and scattered to its images.
+func convForwardAcross(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
+	cg, mg, kr := s.cg(), s.mg(), s.kRows()
+	inSz, p := s.g.inSize(), s.g.outSize()
+	total := s.n * p
+	threads := ctx.threadCount()
+	// Chunks of at least acrossMinCols columns, even when the unfolded
+	// chunk then outgrows the L2 cache: below that the product streams
+	// the weights (megabytes in late layers) for too few columns.
+	const acrossMinCols = 384
+	most := max(acrossMinCols, (1<<18)/max(kr, 1))
+	chunks := (total + most - 1) / most
+	chunks = (chunks + threads - 1) / threads * threads
+	nb := max(1, (total+chunks-1)/chunks)
+	chunks = (total + nb - 1) / nb
+	tasks := s.group * chunks
+	// pieces calls fn for each image's share [p0, p1) of columns
+	// [j0, j1), at offset off within the chunk.
+	pieces := func(j0, j1 int, fn func(n, p0, p1, off int)) {
+		for j := j0; j < j1; {
+			n, p0 := j/p, j%p
+			p1 := min(p, p0+j1-j)
+			fn(n, p0, p1, j-j0)
+			j += p1 - p0
+		}
+	}
+	var next sync.Mutex
+	task := 0
+	take := func() int {
+		next.Lock()
+		defer next.Unlock()
+		t := task
+		task++
+		return t
+	}
+	parallelFor(ctx, min(threads, tasks), 1, func(lo, hi int) {
+		colBuf, cBuf := getScratch(kr*nb), getScratch(mg*nb)
+		defer putScratch(colBuf)
+		defer putScratch(cBuf)
+		col, cb := *colBuf, *cBuf
+		var segs []colSeg
+		for t := take(); t < tasks; t = take() {
+			g, ch := t/chunks, t%chunks
+			j0 := ch * nb
+			j1 := min(j0+nb, total)
+			wd := j1 - j0
+			var beta float32
+			pieces(j0, j1, func(n, p0, p1, off int) {
+				xg := x[(n*s.c+g*cg)*inSz:][:cg*inSz]
+				convUnfoldCols(&s.g, xg, cg, p0, p1, col, wd, off, &segs)
+				if ep.residual != nil {
+					for m := range mg {
+						src := ep.residual[(n*s.m+g*mg+m)*p:]
+						copy(cb[m*wd+off:m*wd+off+p1-p0], src[p0:p1])
+					}
+				}
+			})
+			if ep.residual != nil {
+				beta = 1
+			}
+			opt := ep.gemmOptions(convSerial, g*mg, mg)
+			if ep.packed != nil {
+				gemm.SgemmPackedA(ep.packed[g], false, wd, 1, col, wd, beta, cb, wd, &opt)
+			} else {
+				gemm.SgemmWith(false, false, mg, wd, kr, 1, w[g*mg*kr:][:mg*kr], kr, col, wd, beta, cb, wd, &opt)
+			}
+			pieces(j0, j1, func(n, p0, p1, off int) {
+				for m := range mg {
+					dst := y[(n*s.m+g*mg+m)*p:]
+					copy(dst[p0:p1], cb[m*wd+off:m*wd+off+p1-p0])
+				}
+			})
 		}
 	})
 }
@@ -619,10 +714,15 @@ func convSegments(g *winGeom, j0, j1 int, segs []colSeg) []colSeg {
 }
 
 // convUnfoldCols unfolds output columns [j0, j1) of the cg channels of x
-// into col, a (cg*kSize) x (j1-j0) row-major matrix: the columns
-// [j0, j1) of what convIm2col makes. segs is scratch.
-func convUnfoldCols(g *winGeom, x []float32, cg, j0, j1 int, col []float32, segs *[]colSeg) {
+// into columns [off, off+j1-j0) of col, a (cg*kSize)-row row-major matrix
+// with row stride ld: the columns [j0, j1) of what convIm2col makes. segs
+// is scratch.
+func convUnfoldCols(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld, off int, segs *[]colSeg) {
 	inSz, w := g.inSize(), j1-j0
+	if g.out[0] == 1 && g.in[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.out[2] == g.in[2] {
+		convUnfoldLinear(g, x, cg, j0, j1, col, ld, off)
+		return
+	}
 	*segs = convSegments(g, j0, j1, *segs)
 	r := 0
 	for c := range cg {
@@ -630,8 +730,61 @@ func convUnfoldCols(g *winGeom, x []float32, cg, j0, j1 int, col []float32, segs
 		for kd := range g.k[0] {
 			for kh := range g.k[1] {
 				for kw := range g.k[2] {
-					convUnfoldSegs(g, xc, kd, kh, kw, *segs, col[r*w:(r+1)*w])
+					convUnfoldSegs(g, xc, kd, kh, kw, *segs, col[r*ld+off:r*ld+off+w])
 					r++
+				}
+			}
+		}
+	}
+}
+
+// convUnfoldLinear is convUnfoldCols for a 2-D window with unit strides
+// whose output rows are as wide as the input rows (a "same" convolution,
+// and 1x1 ones): output column j of tap (kh, kw) is then input element
+// j + offH*iw + offW, so that each tap of a chunk is one copy, after which
+// the positions that fall in the padding are zeroed (whole rows above and
+// below the input, the first or last columns of each row at the sides).
+func convUnfoldLinear(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld, off int) {
+	ih, iw, ow := g.in[1], g.in[2], g.out[2]
+	inSz, w := g.inSize(), j1-j0
+	r := 0
+	for c := range cg {
+		xc := x[c*inSz : (c+1)*inSz]
+		for kh := range g.k[1] {
+			offH := kh*g.d[1] - g.pb[1]
+			hlo, hhi := winRange(g.out[1], 1, offH, ih)
+			for kw := range g.k[2] {
+				offW := kw*g.d[2] - g.pb[2]
+				wlo, whi := winRange(ow, 1, offW, iw)
+				row := col[r*ld+off : r*ld+off+w]
+				r++
+				// Rows of the chunk inside the input: [a, b) in columns.
+				a, b := max(j0, hlo*ow), min(j1, hhi*ow)
+				if a >= b || wlo >= whi {
+					clear(row)
+					continue
+				}
+				clear(row[:a-j0])
+				clear(row[b-j0:])
+				base := offH*iw + offW
+				// Copy [a, b) shifted by base, clipped to the plane.
+				s1 := min(b+base, inSz)
+				s0 := min(max(a+base, 0), s1)
+				s1 = max(s1, s0)
+				clear(row[a-j0 : s0-base-j0])
+				copy(row[s0-base-j0:s1-base-j0], xc[s0:s1])
+				clear(row[s1-base-j0 : b-j0])
+				if wlo == 0 && whi == ow {
+					continue
+				}
+				// Zero the columns in the side padding.
+				for j := a - a%ow; j < b; j += ow {
+					for x := max(j, a); x < min(j+wlo, b); x++ {
+						row[x-j0] = 0
+					}
+					for x := max(j+whi, a); x < min(j+ow, b); x++ {
+						row[x-j0] = 0
+					}
 				}
 			}
 		}
