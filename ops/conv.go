@@ -595,6 +595,12 @@ var (
 	convChunkMin    = 128
 )
 
+// convChunkCols is the least number of columns of a chunk, even when its
+// unfolded input then outgrows the L2 cache: with fewer, each product
+// streams its weights (megabytes in the deep layers) for too little work,
+// and the matrix kernel reads them unpacked.
+const convChunkCols = 384
+
 // convForwardAcross is convForward for a batch of small images: the
 // columns of all the images (n*p of them) are cut into chunks that may
 // span images, so that each product has enough columns to fill the
@@ -607,11 +613,7 @@ func convForwardAcross(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilog
 	inSz, p := s.g.inSize(), s.g.outSize()
 	total := s.n * p
 	threads := ctx.threadCount()
-	// Chunks of at least acrossMinCols columns, even when the unfolded
-	// chunk then outgrows the L2 cache: below that the product streams
-	// the weights (megabytes in late layers) for too few columns.
-	const acrossMinCols = 384
-	most := max(acrossMinCols, (1<<18)/max(kr, 1))
+	most := max(convChunkCols, (1<<18)/max(kr, 1))
 	chunks := (total + most - 1) / most
 	chunks = (chunks + threads - 1) / threads * threads
 	nb := max(1, (total+chunks-1)/chunks)
@@ -679,11 +681,12 @@ func convForwardAcross(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilog
 
 // convChunk returns how many output columns one chunk of the im2col path
 // holds: the unfolded chunk takes at most about 1 MiB, to stay in the L2
-// cache, and the chunks are equal; with fewer (image, group) products
-// than threads, as many as a multiple of the threads.
+// cache, unless that leaves fewer than convChunkCols columns; the chunks
+// are equal and, with fewer (image, group) products than threads, as many
+// as a multiple of the threads.
 func convChunk(kr, p, threads, products int) int {
 	const budget = 1 << 18 // floats
-	most := max(32, budget/max(kr, 1))
+	most := max(convChunkCols, budget/max(kr, 1))
 	chunks := (p + most - 1) / most
 	if products < threads {
 		chunks = (chunks + threads - 1) / threads * threads
