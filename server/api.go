@@ -167,8 +167,8 @@ type ModelsResponse struct {
 	Models    []ModelInfo `json:"models"`
 	Methods   []string    `json:"methods"`
 	Colormaps []string    `json:"colormaps"`
-	// Default is the model used when a request names none (the only
-	// model, or "demo", or the first).
+	// Default is the model used when a request names none: the first
+	// by name other than "demo", else "demo".
 	Default string `json:"default,omitempty"`
 }
 
@@ -217,21 +217,19 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// defaultModel names the model a request without one gets.
+// defaultModel names the model a request without one gets: the first by
+// name other than "demo" (the embedded demonstration model), else demo.
 func (s *Server) defaultModel() string {
 	names := s.models.names()
-	switch {
-	case len(names) == 0:
-		return ""
-	case len(names) == 1:
-		return names[0]
-	}
 	for _, n := range names {
-		if n == "demo" {
+		if n != "demo" {
 			return n
 		}
 	}
-	return names[0]
+	if len(names) > 0 {
+		return names[0]
+	}
+	return ""
 }
 
 // LayersResponse is the answer of GET /v1/models/{name}/layers.

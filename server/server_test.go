@@ -519,3 +519,35 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met in 5 s")
 }
+
+// TestDefaultModel: a request without a model gets the first model by
+// name other than the embedded demo, else the demo.
+func TestDefaultModel(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"demo"}, "demo"},
+		{[]string{"demo", "zeta", "alpha"}, "alpha"},
+		{[]string{"b", "a"}, "a"},
+	} {
+		s, err := New(Config{Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range tc.names {
+			s.AddModel(n, toyModel)
+		}
+		if got := decodeJSON[ModelsResponse](t, do(s.Handler(), httptest.NewRequest("GET", "/v1/models", nil))).Default; got != tc.want {
+			t.Errorf("models %v: default %q, want %q", tc.names, got, tc.want)
+		}
+		w := postExplain(s.Handler(), encodePNG(t, testPhoto()), nil)
+		if got := decodeJSON[ExplainResponse](t, w).Model; got != tc.want {
+			t.Errorf("models %v: explained with %q, want %q", tc.names, got, tc.want)
+		}
+	}
+	s, _ := New(Config{Logger: quietLogger()})
+	if w := postExplain(s.Handler(), encodePNG(t, testPhoto()), nil); w.Code != 404 {
+		t.Errorf("no model served: %d %s", w.Code, w.Body)
+	}
+}
