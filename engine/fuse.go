@@ -227,5 +227,8 @@ func (m *Model) fusedConv(p *plan, c *chain, length int) (*ops.FusedConv, error)
 }
 
 // packWeights says whether fused convolutions pack their weights once for
-// gemm.SgemmPackedA.
-var packWeights = false
+// gemm.SgemmPackedA (only those of products wide enough for gemm to pack
+// them on every call otherwise: ResNet50 at 224x224 packs its first three
+// stages, 34 MiB, and saves the 6 ms per run that packing took, 8 % of a
+// forward on one thread).
+var packWeights = true

@@ -67,6 +67,15 @@ func TestVectorHelpers(t *testing.T) {
 				t.Fatalf("vmax2 n=%d: element %d is %g, want %g", n, i, got[i], want[i])
 			}
 		}
+		ya := append([]float32(nil), b[:n]...)
+		yw := append([]float32(nil), b[:n]...)
+		axpy(ya, a, 0.37)
+		axpyGo(yw, a, 0.37)
+		for i := range ya {
+			if math.Float32bits(ya[i]) != math.Float32bits(yw[i]) {
+				t.Fatalf("axpy n=%d: element %d is %g, want %g", n, i, ya[i], yw[i])
+			}
+		}
 		evens(got, src)
 		for i := range got {
 			if got[i] != src[2*i] {

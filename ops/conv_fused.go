@@ -85,8 +85,10 @@ type FusedConvOptions struct {
 	// ReLU6 is Clip 0, 6). A NaN stays NaN.
 	Clamp    bool
 	Min, Max float32
-	// Pack packs the weights once, at the first run, for
-	// gemm.SgemmPackedA. It costs a copy of the weights in memory.
+	// Pack packs the weights once for gemm.SgemmPackedA, at the first
+	// run whose products have more than packMinCols columns (with fewer,
+	// gemm reads the weights in place and packing would not pay). It
+	// costs a copy of those weights in memory.
 	Pack bool
 }
 
@@ -154,6 +156,11 @@ func (f *FusedConv) shape(x []int) (*convShape, error) {
 	return f.op.shape(x, f.wShape, bs)
 }
 
+// packMinCols is the most columns of a product for which gemm reads the
+// weights in place rather than packing them on every call (gemm's
+// directMaxN).
+const packMinCols = 256
+
 // packWeights packs each group's weights once.
 func (f *FusedConv) packWeights(s *convShape) []*gemm.PackedA {
 	if !f.pack || s.depthwise() {
@@ -189,7 +196,9 @@ func (f *FusedConv) Forward(ctx *Ctx, x *tensor.Tensor, residual, y []float32) e
 		return fmt.Errorf("FusedConv: input of shape %v has %d elements", x.Shape, len(x.F))
 	}
 	ep := convEpilogue{bias: f.bias, residual: residual, clamp: f.clamp, lo: f.lo, hi: f.hi}
-	ep.packed = f.packWeights(s)
+	if p := s.g.outSize(); p > packMinCols || s.n > 1 && s.n*p > packMinCols {
+		ep.packed = f.packWeights(s)
+	}
 	convForward(ctx, s, x.F, f.w, y, &ep)
 	return nil
 }

@@ -221,7 +221,9 @@ func (o *gemmOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need []bo
 	lda, ldb := a.Shape[1], b.Shape[1]
 	if needs(0) {
 		da := tensor.Zeros(a.Shape...)
-		if dy != nil {
+		if dy != nil && !o.transA && m <= gemmFewRows {
+			gemmFewRowsBackward(ctx, o.transB, m, n, k, o.alpha, dy, b.F, ldb, da.F)
+		} else if dy != nil {
 			if !o.transA {
 				// dA (m x k) = alpha * dY * op(B)ᵀ
 				mmParallel(ctx, false, !o.transB, m, k, n, o.alpha, dy, n, b.F, ldb, 0, da.F, lda, nil)
@@ -262,6 +264,39 @@ func (o *gemmOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need []bo
 		grads[2] = dc
 	}
 	return grads, nil
+}
+
+// gemmFewRowsBackward computes dA = alpha * dY * op(B)ᵀ for few rows (m),
+// dA being m x k (zero on entry), reading B once, in place: with transB,
+// op(B)ᵀ is B as stored (n x k) and each row of dA is a sum of rows of B
+// weighted by dY (zero weights skipped: a one-hot seed reads one row);
+// otherwise dAᵀ = B * dYᵀ, a product gemm reads B for in place.
+func gemmFewRowsBackward(ctx *Ctx, transB bool, m, n, k int, alpha float32, dy, b []float32, ldb int, da []float32) {
+	if !transB {
+		dt := make([]float32, k*m)
+		mmParallel(ctx, false, true, k, m, n, alpha, b, ldb, dy, n, 0, dt, m, nil)
+		for i := range m {
+			for j := range k {
+				da[i*k+j] = dt[j*m+i]
+			}
+		}
+		return
+	}
+	parallelFor(ctx, k, 1<<13, func(lo, hi int) {
+		for r := range m {
+			row := da[r*k+lo : r*k+hi]
+			for i, g := range dy[r*n : (r+1)*n] {
+				if g != 0 {
+					axpy(row, b[i*ldb+lo:], g)
+				}
+			}
+			if alpha != 1 {
+				for j := range row {
+					row[j] *= alpha
+				}
+			}
+		}
+	})
 }
 
 // matMulOp is a built MatMul node.

@@ -19,3 +19,11 @@ func evensGo(dst, src []float32) {
 		dst[i] = src[2*i]
 	}
 }
+
+// axpyGo is axpy in Go.
+func axpyGo(y, x []float32, a float32) {
+	x = x[:len(y)]
+	for i := range y {
+		y[i] += a * x[i]
+	}
+}

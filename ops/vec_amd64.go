@@ -8,6 +8,23 @@ package ops
 //go:noescape
 func vmax2AVX2(dst, a, b *float32, n int)
 
+// axpyAVX2 sets y[i] += a*x[i] for n (a multiple of 8) elements.
+//
+//go:noescape
+func axpyAVX2(y, x *float32, a float32, n int)
+
+// axpy sets y[i] += a*x[i] for every i of y (x has at least len(y)
+// elements), rounding the product before the sum.
+func axpy(y, x []float32, a float32) {
+	n := len(y)
+	done := 0
+	if useDwAVX2 && n >= 8 {
+		done = n &^ 7
+		axpyAVX2(&y[0], &x[:n][0], a, done)
+	}
+	axpyGo(y[done:], x[done:n], a)
+}
+
 // evensAVX512 sets dst[i] = src[2*i] for n (a multiple of 16) elements.
 //
 //go:noescape

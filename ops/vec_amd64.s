@@ -71,3 +71,28 @@ evloop:
 evdone:
 	VZEROUPPER
 	RET
+
+// func axpyAVX2(y, x *float32, a float32, n int)
+//
+// y[i] += a * x[i] for i in [0, n), n a multiple of 8; the product is
+// rounded before the sum, as in Go.
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	VBROADCASTSS a+16(FP), Y2
+	MOVQ n+24(FP), CX
+	XORQ AX, AX
+	TESTQ CX, CX
+	JEQ axpydone
+
+axpyloop:
+	VMULPS (SI)(AX*4), Y2, Y0
+	VADDPS (DI)(AX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JLT axpyloop
+
+axpydone:
+	VZEROUPPER
+	RET

@@ -10,3 +10,7 @@ func vmax2(dst, a, b []float32) { vmax2Go(dst, a, b) }
 // evens sets dst[i] = src[2*i] for every i of dst; src has at least
 // 2*len(dst)-1 elements.
 func evens(dst, src []float32) { evensGo(dst, src) }
+
+// axpy sets y[i] += a*x[i] for every i of y (x has at least len(y)
+// elements), rounding the product before the sum.
+func axpy(y, x []float32, a float32) { axpyGo(y, x, a) }
