@@ -220,17 +220,10 @@ func (e *Explainer) Check(ctx context.Context, items int) error {
 	return nil
 }
 
-// camOptions are the options of one method. A model whose batch
-// dimension is fixed runs Score-CAM's masked images in batches of that
-// size.
+// camOptions are the options of one method.
 func (e *Explainer) camOptions(m cam.Method) cam.Options {
 	o := e.Options
 	o.Method = m
-	if o.BatchSize == 0 {
-		if ins := e.Model.Engine.Inputs(); len(ins) > 0 && len(ins[0].Shape) > 0 && ins[0].Shape[0].Value > 0 {
-			o.BatchSize = int(ins[0].Shape[0].Value)
-		}
-	}
 	return o
 }
 

@@ -179,7 +179,8 @@ type Options struct {
 	// eigen_smooth). Not for guided-backprop.
 	EigenSmooth bool
 	// BatchSize is the number of masked images Score-CAM runs at once;
-	// 0 means 16, the reference's.
+	// 0 means 16, or the model's batch size when its input declares a
+	// fixed one (exporters often fix it to 1). 16 is the reference's.
 	BatchSize int
 }
 

@@ -188,3 +188,27 @@ func TestPhotoGradCAM(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreCAMFixedBatch runs Score-CAM with the default batch size on a
+// model whose input fixes the batch to 1: the masked images must go one at
+// a time instead of failing on a batch of 16.
+func TestScoreCAMFixedBatch(t *testing.T) {
+	const name = "mobilenet_v1_0.25_128"
+	m := loadModel(t, shared.Path(t, "models", name+".onnx"))
+	if d := m.Inputs()[0].Shape[0].Value; d != 1 {
+		t.Fatalf("%s declares batch %d, want a fixed 1", name, d)
+	}
+	x, _ := loadGolden(t, name)
+	res, err := New(m).Explain(context.Background(), x, Options{Method: ScoreCAM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := res.Images[0].Explanations[0].Map
+	lo, hi := mp[0], mp[0]
+	for _, v := range mp {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	if lo != 0 || hi < 0.99 {
+		t.Errorf("map range [%g, %g], want [0, 1]", lo, hi)
+	}
+}

@@ -39,11 +39,15 @@ func (j *job) scoreCAMWeights(ctx context.Context, x *tensor.Tensor, l layerInfo
 // input size with corner-aligned bilinear interpolation (PyTorch's
 // UpsamplingBilinear2d), min-max normalised with eps 1e-8, multiplied
 // into every input channel. The masked inputs run in batches of
-// Options.BatchSize (16); cancelling ctx stops between batches.
+// Options.BatchSize (16, or the model's batch size when its input
+// declares a fixed one); cancelling ctx stops between batches.
 func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo, acts [][]float32, targets [][]Target, channels []int) ([][][]float64, error) {
 	bs := j.opt.BatchSize
 	if bs == 0 {
 		bs = 16
+		if in := j.e.m.Inputs(); len(in) == 1 && len(in[0].Shape) > 0 && in[0].Shape[0].Value > 0 {
+			bs = int(in[0].Shape[0].Value)
+		}
 	}
 	HW := j.H * j.W
 	img := j.cin * HW

@@ -380,11 +380,6 @@ func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds())
 // options resolves the model-dependent parameters: classes and layers.
 func (e *entry) options(m *gradcam.Model, p *explainParams) (cam.Options, error) {
 	opt := cam.Options{TopK: p.topK, Score: p.score}
-	if in := m.Engine.Inputs(); len(in) == 1 && len(in[0].Shape) > 0 && in[0].Shape[0].Value > 0 {
-		// A model with a fixed batch size takes Score-CAM's masked images
-		// that many at a time.
-		opt.BatchSize = int(in[0].Shape[0].Value)
-	}
 	for _, s := range p.classes {
 		c, err := strconv.Atoi(s)
 		if err != nil {
