@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/gradcam/gradcam/demo"
 	"github.com/gradcam/gradcam/server"
 )
 
@@ -19,14 +20,17 @@ type serveCmd struct {
 	Queue           int           `help:"Requests that may wait for a worker (beyond them: 503 with Retry-After); 0 means 4 per worker, -1 none." default:"0"`
 	Timeout         time.Duration `help:"Longest time a request may take, waiting included; its computation is cancelled then." default:"60s"`
 	ShutdownTimeout time.Duration `help:"On SIGTERM or Ctrl-C, how long to wait for the requests in flight; 0 means --timeout plus 10s." default:"0s"`
+	NoDemo          bool          `help:"Do not serve the embedded demo model (served as \"demo\" otherwise)."`
 }
 
 // Help shows examples.
 func (c *serveCmd) Help() string {
 	return `Serves a JSON API and a web page (open the address in a browser: drop a photo,
-click a class, compare methods). Models are loaded once at start and shared.
+click a class, compare methods). Models are loaded once at start and shared;
+the embedded demo model is served as "demo" unless --no-demo is given.
 
 Examples:
+  gradcam serve                       # the demo model only
   gradcam serve --models models/
   gradcam serve --models models/ --addr 0.0.0.0:8080 --workers 2 --timeout 30s
   curl -F image=@dog.jpg -F method=gradcam,scorecam http://127.0.0.1:8080/v1/explain
@@ -65,12 +69,14 @@ func (c *serveCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	if err := addDemo(s); err != nil {
-		return err
+	if !c.NoDemo {
+		if err := s.AddModel("demo", demo.Model); err != nil {
+			return fmt.Errorf("--models %s: %w (or use --no-demo)", c.Models, err)
+		}
 	}
 	if len(s.Models()) == 0 {
 		if c.Models == "" {
-			return usagef("no model to serve: give --models DIR")
+			return usagef("no model to serve: give --models DIR, or drop --no-demo")
 		}
 		return usagef("no model to serve: %s holds no .onnx file", c.Models)
 	}
@@ -87,6 +93,3 @@ func (c *serveCmd) Run(g *globals) error {
 	}
 	return err
 }
-
-// addDemo serves the embedded demo model as "demo".
-func addDemo(s *server.Server) error { return nil }
