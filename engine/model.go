@@ -9,6 +9,15 @@
 // the nodes its outputs need, keeps only the activations that the backward
 // pass or a later Rerun will read, and frees the rest as soon as their last
 // reader has run.
+//
+// A Conv with constant weights runs together with the BatchNormalization,
+// residual Add and Relu or Clip that follow it (one matrix product whose
+// epilogue adds the bias and the residual and clamps), as far as the pass
+// lets it: a tensor that is fetched, replaced, kept for the backward pass
+// or for Rerun is always materialised. The outputs of these fused
+// convolutions are written into buffers that the plan recycles from run to
+// run once nothing reads them, so that a steady stream of runs allocates
+// little.
 package engine
 
 import (

@@ -424,7 +424,7 @@ var convSerial = &Ctx{Threads: 1}
 func convTasks(ctx *Ctx, n, scratchLen int, fn func(t int, scratch []float32, inner *Ctx)) {
 	threads := ctx.threadCount()
 	if threads > 1 && n >= threads {
-		parallelFor(ctx, n, 1, func(lo, hi int) {
+		crewFor(ctx, n, 1, func(lo, hi int) {
 			buf := getScratch(scratchLen)
 			for t := lo; t < hi; t++ {
 				fn(t, *buf, convSerial)
@@ -480,13 +480,45 @@ type convEpilogue struct {
 	packed   []*gemm.PackedA
 }
 
-// gemmOptions returns the gemm epilogue for output channels [m0, m0+mg).
-func (ep *convEpilogue) gemmOptions(inner *Ctx, m0, mg int) gemm.Options {
-	opt := gemm.Options{Threads: inner.threadCount(), Clamp: ep.clamp, Min: ep.lo, Max: ep.hi}
-	if ep.bias != nil {
-		opt.RowBias = ep.bias[m0 : m0+mg]
+// product computes C = W_g * B followed by the epilogue for group g:
+// W_g (mg x kr, from w or ep.packed), B (kr x n, row stride ldb) and C
+// (mg x n, row stride ldc, read when beta is 1). With more than one
+// thread in ctx it splits C over the crew itself, by columns (multiples of
+// the kernel's 32-wide tiles) when there are enough of them, else by
+// rows, and calls gemm single-threaded on each block (see crewSpin).
+func (ep *convEpilogue) product(ctx *Ctx, w []float32, g, mg, kr, n int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	m0 := g * mg
+	block := func(r0, r1, c0, c1 int) {
+		opt := gemm.Options{Threads: 1, Clamp: ep.clamp, Min: ep.lo, Max: ep.hi}
+		if ep.bias != nil {
+			opt.RowBias = ep.bias[m0+r0 : m0+r1]
+		}
+		if ep.packed != nil {
+			gemm.SgemmPackedA(ep.packed[g], false, c1-c0, 1, b[c0:], ldb, beta, c[c0:], ldc, &opt)
+			return
+		}
+		gemm.SgemmWith(false, false, r1-r0, c1-c0, kr, 1, w[(m0+r0)*kr:(m0+r1)*kr], kr, b[c0:], ldb, beta, c[r0*ldc+c0:], ldc, &opt)
 	}
-	return opt
+	threads := ctx.threadCount()
+	if threads <= 1 || mg*n*kr < 1<<19 {
+		block(0, mg, 0, n)
+		return
+	}
+	switch {
+	case n >= 64*threads || ep.packed != nil:
+		// Columns, in whole 32-wide tiles.
+		per := ((n+threads-1)/threads + 31) / 32 * 32
+		parts := (n + per - 1) / per
+		crew.do(parts, threads-1, func(i int) {
+			block(0, mg, i*per, min((i+1)*per, n))
+		})
+	default:
+		per := (mg + threads - 1) / threads
+		parts := (mg + per - 1) / per
+		crew.do(parts, threads-1, func(i int) {
+			block(i*per, min((i+1)*per, mg), 0, n)
+		})
+	}
 }
 
 // sameStart reports whether a and b start at the same element.
@@ -524,14 +556,7 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 			}
 			beta = 1
 		}
-		opt := ep.gemmOptions(inner, g*mg, mg)
-		c := yg[j0:]
-		if ep.packed != nil {
-			gemm.SgemmPackedA(ep.packed[g], false, j1-j0, 1, b, ldb, beta, c, p, &opt)
-			return
-		}
-		wg := w[g*mg*kr:][:mg*kr]
-		gemm.SgemmWith(false, false, mg, j1-j0, kr, 1, wg, kr, b, ldb, beta, c, p, &opt)
+		ep.product(inner, w, g, mg, kr, j1-j0, b, ldb, beta, yg[j0:], p)
 	}
 	if s.n > 1 && p < convAcrossBelow {
 		convForwardAcross(ctx, s, x, w, y, ep)
@@ -569,7 +594,7 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 		task++
 		return t
 	}
-	parallelFor(ctx, threads, 1, func(lo, hi int) {
+	crewFor(ctx, threads, 1, func(lo, hi int) {
 		buf := getScratch(kr * nb)
 		defer putScratch(buf)
 		col := *buf
@@ -638,7 +663,7 @@ func convForwardAcross(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilog
 		task++
 		return t
 	}
-	parallelFor(ctx, min(threads, tasks), 1, func(lo, hi int) {
+	crewFor(ctx, min(threads, tasks), 1, func(lo, hi int) {
 		colBuf, cBuf := getScratch(kr*nb), getScratch(mg*nb)
 		defer putScratch(colBuf)
 		defer putScratch(cBuf)
@@ -663,12 +688,7 @@ func convForwardAcross(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilog
 			if ep.residual != nil {
 				beta = 1
 			}
-			opt := ep.gemmOptions(convSerial, g*mg, mg)
-			if ep.packed != nil {
-				gemm.SgemmPackedA(ep.packed[g], false, wd, 1, col, wd, beta, cb, wd, &opt)
-			} else {
-				gemm.SgemmWith(false, false, mg, wd, kr, 1, w[g*mg*kr:][:mg*kr], kr, col, wd, beta, cb, wd, &opt)
-			}
+			ep.product(convSerial, w, g, mg, kr, wd, col, wd, beta, cb, wd)
 			pieces(j0, j1, func(n, p0, p1, off int) {
 				for m := range mg {
 					dst := y[(n*s.m+g*mg+m)*p:]
@@ -845,7 +865,7 @@ func convUnfoldSegs(g *winGeom, xc []float32, kd, kh, kw int, segs []colSeg, row
 // the padding.
 func convIm2col(ctx *Ctx, g *winGeom, x []float32, cg int, col []float32) {
 	inSz, p, ks := g.inSize(), g.outSize(), g.kSize()
-	parallelFor(ctx, cg, max(1, 1<<15/(ks*p+1)), func(lo, hi int) {
+	crewFor(ctx, cg, max(1, 1<<15/(ks*p+1)), func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			xc := x[c*inSz : (c+1)*inSz]
 			r := c * ks
@@ -908,7 +928,7 @@ func convUnfoldRow(g *winGeom, xc []float32, kd, kh, kw int, row []float32) {
 // to the input position it was unfolded from, in dx (cg channels).
 func convCol2im(ctx *Ctx, g *winGeom, col []float32, cg int, dx []float32) {
 	inSz, p, ks := g.inSize(), g.outSize(), g.kSize()
-	parallelFor(ctx, cg, max(1, 1<<15/(ks*p+1)), func(lo, hi int) {
+	crewFor(ctx, cg, max(1, 1<<15/(ks*p+1)), func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			dc := dx[c*inSz : (c+1)*inSz]
 			r := c * ks
@@ -1049,7 +1069,7 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 	if fast {
 		rowLen = dw3x3Scratch(g)
 	}
-	parallelFor(ctx, s.n*s.m, max(1, 1<<14/(ks*p+1)), func(lo, hi int) {
+	crewFor(ctx, s.n*s.m, max(1, 1<<14/(ks*p+1)), func(lo, hi int) {
 		buf := getScratch(rowLen)
 		defer putScratch(buf)
 		for pl := lo; pl < hi; pl++ {
@@ -1285,7 +1305,7 @@ func convDepthwiseBackwardData(ctx *Ctx, s *convShape, dy, w, dx []float32) {
 	inSz, p, ks, mg := s.g.inSize(), s.g.outSize(), s.g.kSize(), s.mg()
 	g := &s.g
 	oh, ow, sw := g.out[1], g.out[2], g.s[2]
-	parallelFor(ctx, s.n*s.c, max(1, 1<<14/(mg*ks*p+1)), func(lo, hi int) {
+	crewFor(ctx, s.n*s.c, max(1, 1<<14/(mg*ks*p+1)), func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			n, c := pl/s.c, pl%s.c
 			dc := dx[pl*inSz : (pl+1)*inSz]
@@ -1319,7 +1339,7 @@ func convDepthwiseBackwardFilter(ctx *Ctx, s *convShape, x, dy, dw []float32) {
 	inSz, p, ks, mg := s.g.inSize(), s.g.outSize(), s.g.kSize(), s.mg()
 	g := &s.g
 	oh, ow, sw := g.out[1], g.out[2], g.s[2]
-	parallelFor(ctx, s.m, max(1, 1<<14/(s.n*ks*p+1)), func(lo, hi int) {
+	crewFor(ctx, s.m, max(1, 1<<14/(s.n*ks*p+1)), func(lo, hi int) {
 		for m := lo; m < hi; m++ {
 			convTapLoop(g, func(tap, offD, offH, offW int) {
 				wlo, whi := winRange(ow, sw, offW, g.in[2])

@@ -303,7 +303,7 @@ func (o *poolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		idx = tensor.New(tensor.Int64, shape...)
 	}
 	grain := max(1, 1<<14/(p*g.kSize()+1))
-	parallelFor(ctx, planes, grain, func(lo, hi int) {
+	crewFor(ctx, planes, grain, func(lo, hi int) {
 		var arg []int
 		var rows []float32
 		if o.max {
@@ -375,7 +375,7 @@ func (o *poolOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need []bo
 		return nil, fmt.Errorf("%s output gradient has %d elements; want %d", o.name(), len(dy), planes*p)
 	}
 	grain := max(1, 1<<14/(p*g.kSize()+1))
-	parallelFor(ctx, planes, grain, func(lo, hi int) {
+	crewFor(ctx, planes, grain, func(lo, hi int) {
 		var arg []int
 		var ybuf []float32
 		if o.max {
@@ -449,7 +449,7 @@ func (o globalPoolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, 
 	y := tensor.Zeros(s...)
 	planes := x.Shape[0] * x.Shape[1]
 	inner := tensor.Size(x.Shape[2:])
-	parallelFor(ctx, planes, max(1, 1<<14/(inner+1)), func(lo, hi int) {
+	crewFor(ctx, planes, max(1, 1<<14/(inner+1)), func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			xp := x.F[pl*inner : (pl+1)*inner]
 			if o.max {
@@ -495,7 +495,7 @@ func (o globalPoolOp) Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need
 	if len(dy) != planes {
 		return nil, fmt.Errorf("%s output gradient has %d elements; want %d", o.name(), len(dy), planes)
 	}
-	parallelFor(ctx, planes, max(1, 1<<14/(inner+1)), func(lo, hi int) {
+	crewFor(ctx, planes, max(1, 1<<14/(inner+1)), func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			dxp := dx.F[pl*inner : (pl+1)*inner]
 			if o.max {
