@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -302,4 +303,49 @@ func TestRerunVariants(t *testing.T) {
 			t.Errorf("replacement of a wrong shape: no error")
 		}
 	})
+}
+
+// TestConcurrentRuns runs one model from several goroutines at once (as a
+// server does) and checks each result against the same run alone: the
+// recycled buffers and the shared worker crew must keep runs apart.
+func TestConcurrentRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	m, err := engine.New(resNet(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const workers = 4
+	xs := make([]*tensor.Tensor, workers)
+	want := make([]*tensor.Tensor, workers)
+	for i := range xs {
+		xs[i] = randT(r, 1+i%2, 4, 9, 11)
+		res, err := m.Run(ctx, xs[i], engine.Pass{Fetch: []string{"a4"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = res.Values["a4"].Clone()
+	}
+	errs := make(chan error, workers)
+	for i := range workers {
+		go func() {
+			for range 20 {
+				res, err := m.Run(ctx, xs[i], engine.Pass{Fetch: []string{"a4"}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if d := tensor.MaxAbsDiff(res.Values["a4"].F, want[i].F); d != 0 {
+					errs <- fmt.Errorf("goroutine %d: a4 differs by %g from the run alone", i, d)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
