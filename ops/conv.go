@@ -742,7 +742,7 @@ func convSegments(g *winGeom, j0, j1 int, segs []colSeg) []colSeg {
 // is scratch.
 func convUnfoldCols(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld, off int, segs *[]colSeg) {
 	inSz, w := g.inSize(), j1-j0
-	if g.out[0] == 1 && g.in[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.out[2] == g.in[2] {
+	if convLinear(g) {
 		convUnfoldLinear(g, x, cg, j0, j1, col, ld, off)
 		return
 	}
@@ -759,6 +759,11 @@ func convUnfoldCols(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld, 
 			}
 		}
 	}
+}
+
+// convLinear reports whether convUnfoldLinear applies to g.
+func convLinear(g *winGeom) bool {
+	return g.out[0] == 1 && g.in[0] == 1 && g.s[1] == 1 && g.s[2] == 1 && g.out[2] == g.in[2]
 }
 
 // convUnfoldLinear is convUnfoldCols for a 2-D window with unit strides
@@ -865,7 +870,12 @@ func convUnfoldSegs(g *winGeom, xc []float32, kd, kh, kw int, segs []colSeg, row
 // the padding.
 func convIm2col(ctx *Ctx, g *winGeom, x []float32, cg int, col []float32) {
 	inSz, p, ks := g.inSize(), g.outSize(), g.kSize()
+	linear := convLinear(g)
 	crewFor(ctx, cg, max(1, 1<<15/(ks*p+1)), func(lo, hi int) {
+		if linear {
+			convUnfoldLinear(g, x[lo*inSz:hi*inSz], hi-lo, 0, p, col[lo*ks*p:], p, 0)
+			return
+		}
 		for c := lo; c < hi; c++ {
 			xc := x[c*inSz : (c+1)*inSz]
 			r := c * ks

@@ -25,7 +25,7 @@ func axpy(y, x []float32, a float32) {
 	axpyGo(y[done:], x[done:n], a)
 }
 
-// evensAVX512 sets dst[i] = src[2*i] for n (a multiple of 16) elements.
+// evensAVX512 sets dst[i] = src[2*i] for n elements, reading src[0, 2n-1).
 //
 //go:noescape
 func evensAVX512(dst, src *float32, n int)
@@ -47,13 +47,14 @@ func vmax2(dst, a, b []float32) {
 // 2*len(dst)-1 elements.
 func evens(dst, src []float32) {
 	n := len(dst)
-	done := 0
-	if useDwAVX512 && n >= 16 {
-		// The vector loop reads 32 elements per 16 outputs.
-		done = min(n, len(src)/2) &^ 15
-		if done > 0 {
-			evensAVX512(&dst[0], &src[:2*done][0], done)
-		}
+	if n == 0 {
+		return
 	}
-	evensGo(dst[done:], src[2*done:])
+	if useDwAVX512 {
+		// Whole vectors read 32 elements per 16 outputs, the rest only
+		// what they need: 2n-1 in all.
+		evensAVX512(&dst[0], &src[:2*n-1][0], n)
+		return
+	}
+	evensGo(dst, src)
 }

@@ -48,15 +48,20 @@ GLOBL evenIdx<>(SB), RODATA|NOPTR, $64
 
 // func evensAVX512(dst, src *float32, n int)
 //
-// dst[i] = src[2*i] for i in [0, n), n a multiple of 16; reads src[0, 2n).
+// dst[i] = src[2*i] for i in [0, n); reads src[0, 2n-1) only. Whole
+// vectors of 16 outputs first, then the last 1 to 16 with masked loads
+// and store.
 TEXT ·evensAVX512(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 	VMOVDQU32 evenIdx<>(SB), Z2
+	MOVQ CX, DX
+	DECQ DX
+	ANDQ $-16, DX // whole vectors, leaving 1 to 16 outputs to the masked tail
 	XORQ AX, AX
-	TESTQ CX, CX
-	JEQ evdone
+	TESTQ DX, DX
+	JEQ evtail
 
 evloop:
 	VMOVUPS (SI), Z0
@@ -65,8 +70,49 @@ evloop:
 	VMOVUPS Z0, (DI)(AX*4)
 	ADDQ $128, SI
 	ADDQ $16, AX
-	CMPQ AX, CX
+	CMPQ AX, DX
 	JLT evloop
+
+evtail:
+	MOVQ CX, R12
+	SUBQ AX, R12 // r = outputs left, 1..16
+	JLE evdone
+	LEAQ -1(R12)(R12*1), BX // 2r-1 source elements to read
+
+	// K1: the first min(2r-1, 16) lanes.
+	MOVQ BX, CX
+	CMPQ CX, $16
+	JLE evk1
+	MOVQ $16, CX
+
+evk1:
+	MOVQ $1, R8
+	SHLQ CX, R8
+	DECQ R8
+	KMOVW R8, K1
+
+	// K2: the 2r-1-16 lanes of the second vector, if any.
+	XORQ R10, R10
+	MOVQ BX, CX
+	SUBQ $16, CX
+	JLE evk2
+	MOVQ $1, R10
+	SHLQ CX, R10
+	DECQ R10
+
+evk2:
+	KMOVW R10, K2
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z 64(SI), K2, Z1
+	VPERMT2PS Z1, Z2, Z0
+
+	// K3: the r output lanes.
+	MOVQ R12, CX
+	MOVQ $1, R11
+	SHLQ CX, R11
+	DECQ R11
+	KMOVW R11, K3
+	VMOVUPS Z0, K3, (DI)(AX*4)
 
 evdone:
 	VZEROUPPER
