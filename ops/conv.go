@@ -484,8 +484,9 @@ type convEpilogue struct {
 // W_g (mg x kr, from w or ep.packed), B (kr x n, row stride ldb) and C
 // (mg x n, row stride ldc, read when beta is 1). With more than one
 // thread in ctx it splits C over the crew itself, by columns (multiples of
-// the kernel's 32-wide tiles) when there are enough of them, else by
-// rows, and calls gemm single-threaded on each block (see crewSpin).
+// the kernel's 32-wide tiles) when there are enough of them to share
+// evenly or the weights are packed, else by rows, and calls gemm
+// single-threaded on each block (see crewSpin).
 func (ep *convEpilogue) product(ctx *Ctx, w []float32, g, mg, kr, n int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	m0 := g * mg
 	block := func(r0, r1, c0, c1 int) {
@@ -505,8 +506,9 @@ func (ep *convEpilogue) product(ctx *Ctx, w []float32, g, mg, kr, n int, b []flo
 		return
 	}
 	switch {
-	case n >= 64*threads || ep.packed != nil:
-		// Columns, in whole 32-wide tiles.
+	case ep.packed != nil || (n+31)/32 >= 4*threads:
+		// Columns, in whole 32-wide tiles (enough of them to share
+		// evenly).
 		per := ((n+threads-1)/threads + 31) / 32 * 32
 		parts := (n + per - 1) / per
 		crew.do(parts, threads-1, func(i int) {

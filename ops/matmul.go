@@ -193,8 +193,23 @@ func gemmFewRowsForward(ctx *Ctx, transA, transB bool, m, n, k int, alpha float3
 		}
 	}
 	// op(B)ᵀ is B as stored when transB, and op(A)ᵀ as the right operand
-	// is A transposed back unless transA.
-	mmParallel(ctx, !transB, !transA, n, m, k, alpha, b, ldb, a, lda, beta, yt, m, nil)
+	// is A transposed back unless transA. The rows of yᵀ are shared out
+	// over the crew: the product streams the weights from memory, and two
+	// cores stream faster than one.
+	threads := ctx.threadCount()
+	per := n
+	if threads > 1 && n*k >= 1<<18 {
+		per = (n + threads - 1) / threads
+	}
+	parts := (n + per - 1) / per
+	crew.do(parts, threads-1, func(i int) {
+		r0, r1 := i*per, min((i+1)*per, n)
+		bs := b[r0*ldb:] // rows r0.. of op(B)ᵀ stored as rows of B
+		if !transB {
+			bs = b[r0:] // its columns
+		}
+		gemm.SgemmWith(!transB, !transA, r1-r0, m, k, alpha, bs, ldb, a, lda, beta, yt[r0*m:], m, &gemm.Options{Threads: 1})
+	})
 	if m > 1 {
 		for i := range m {
 			for j := range n {

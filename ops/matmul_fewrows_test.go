@@ -13,14 +13,19 @@ import (
 // rows, many columns), which are computed as the transposed product, with
 // every transposition and with a bias row, a full C and none.
 func TestGemmFewRows(t *testing.T) {
-	const n, k = 70, 37
-	seed := uint64(500)
+	for _, size := range [][2]int{{70, 37}, {600, 500}} { // the second is shared over threads
+		testGemmFewRows(t, size[0], size[1])
+	}
+}
+
+func testGemmFewRows(t *testing.T, n, k int) {
+	seed := uint64(500 + n)
 	for _, m := range []int{1, 3, 32} {
 		for _, trA := range []bool{false, true} {
 			for _, trB := range []bool{false, true} {
 				for _, cs := range [][]int{nil, {n}, {m, n}} {
 					seed++
-					t.Run(fmt.Sprintf("m=%d transA=%v transB=%v C=%v", m, trA, trB, cs), func(t *testing.T) {
+					t.Run(fmt.Sprintf("%dx%dx%d transA=%v transB=%v C=%v", m, n, k, trA, trB, cs), func(t *testing.T) {
 						attrs := []*graph.Attr{cvFloat("alpha", 0.5), cvFloat("beta", 2)}
 						as, bs := []int{m, k}, []int{k, n}
 						if trA {
