@@ -189,7 +189,7 @@ def main():
     out = []
     p = out.append
     p(f"Run of {started:%Y-%m-%d %H:%M} UTC on {cpu_model()} ({os.cpu_count()} CPUs), "
-      f"{args.threads} threads for every tool, load average {load_before} before and {load_after} after. "
+      f"{args.threads} thread{'s' if args.threads > 1 else ''} for every tool, load average {load_before} before and {load_after} after. "
       f"Best of {args.rounds} rounds of the median of {args.runs} runs ({args.warmup} warm-up runs).")
     p("")
     p("| model | gradcam forward | ONNX Runtime forward | ratio (target ≤ 1.1x) "
