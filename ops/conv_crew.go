@@ -26,9 +26,10 @@ const crewSpin = 300 * time.Microsecond
 type crewJob struct {
 	fn      func(part int)
 	parts   int32
-	helpers atomic.Int32 // workers still allowed to join
-	next    atomic.Int32 // next part to take
-	left    atomic.Int32 // parts not finished
+	helpers atomic.Int32  // workers still allowed to join
+	next    atomic.Int32  // next part to take
+	left    atomic.Int32  // parts not finished
+	done    chan struct{} // closed when left reaches 0
 }
 
 // run takes and runs parts until none is left.
@@ -39,9 +40,16 @@ func (j *crewJob) run() {
 			return
 		}
 		j.fn(int(i))
-		j.left.Add(-1)
+		if j.left.Add(-1) == 0 {
+			close(j.done)
+		}
 	}
 }
+
+// crewWaitSpin is how long the caller of a section polls for the crew's
+// last parts before it blocks: long enough for the short parts, short
+// enough not to take a core from a worker that shares it.
+const crewWaitSpin = 20 * time.Microsecond
 
 type crewWorker struct {
 	parked atomic.Bool
@@ -109,7 +117,7 @@ func (c *crewT) do(parts, helpers int, fn func(part int)) {
 		return
 	}
 	c.startWorkers()
-	j := &crewJob{fn: fn, parts: int32(parts)}
+	j := &crewJob{fn: fn, parts: int32(parts), done: make(chan struct{})}
 	j.helpers.Store(int32(helpers))
 	j.left.Store(int32(parts))
 	c.job.Store(j)
@@ -122,9 +130,13 @@ func (c *crewT) do(parts, helpers int, fn func(part int)) {
 		}
 	}
 	j.run()
-	for i := 0; j.left.Load() > 0; i++ {
-		if i > 64 {
-			runtime.Gosched()
+	if j.left.Load() > 0 {
+		t0 := time.Now()
+		for i := 0; j.left.Load() > 0; i++ {
+			if i%16 == 15 && time.Since(t0) > crewWaitSpin {
+				<-j.done
+				break
+			}
 		}
 	}
 	c.job.CompareAndSwap(j, nil)
