@@ -14,16 +14,17 @@ type asmKernel func(k int, a, b, c *float32, ldc int, p *kparams)
 // of A (21 KiB at kc 384) stays in the 48 KiB L1 while the kc x nc block
 // of B (1 MiB) streams from the 2 MiB L2.
 var avx512Set = &kernelSet{
-	name:    "avx512",
-	mr:      14,
-	nr:      32,
-	nrMin:   16,
-	directA: true,
-	kc:      384,
-	nc:      672,
-	mc:      1008,
-	pack:    packAVX512,
-	tile:    tileAVX512,
+	name:     "avx512",
+	mr:       14,
+	nr:       32,
+	nrMin:    16,
+	directA:  true,
+	kc:       384,
+	nc:       672,
+	mc:       1008,
+	pack:     packAVX512,
+	tile:     tileAVX512,
+	tileRows: tileRowsAVX512,
 }
 
 // avx2Set uses 6x16 tiles held in 12 ymm registers.
@@ -63,6 +64,11 @@ func tileAVX512(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams) {
 		d = 1
 	}
 	avx512Kernels[d][v][mr-1](k, &a[0], &b[0], &c[0], ldc, p)
+}
+
+func tileRowsAVX512(mr, ncols, k int, a []float32, b *float32, c []float32, ldc int, p *kparams) {
+	p.mask = uint32(uint64(1)<<ncols - 1)
+	avx512OffsKernels[mr-1](k, &a[0], b, &c[0], ldc, p)
 }
 
 func tileAVX2(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams) {

@@ -25,6 +25,9 @@ type kernelSet struct {
 	// (mr values per k step) and b (nr values per k step, or nrMin
 	// when ncols <= nrMin) over k steps, with the epilogue of p.
 	tile func(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams)
+	// tileRows, when not nil, is tile with B read in place: k step s
+	// reads ncols (at most nr) values at b + p.offs[s]. See SgemmRows.
+	tileRows func(mr, ncols, k int, a []float32, b *float32, c []float32, ldc int, p *kparams)
 }
 
 // kparams carries the epilogue of one tile to a micro-kernel. Its layout
@@ -39,7 +42,8 @@ type kparams struct {
 	rowBias *float32 // mr values, or nil
 	colBias *float32 // ncols values, or nil
 	vmask   [16]int32
-	lda     int // row stride of A when flagDirectA
+	lda     int    // row stride of A when flagDirectA
+	offs    *int32 // row offsets of B for tileRows
 }
 
 // Flags of kparams; keep in sync with internal/asmgen.
@@ -107,7 +111,7 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 			case pr.direct:
 				p.lda = pr.lda
 			case pr.pa != nil:
-				ap = pr.pa.data[k0*pr.m+ic*kb:]
+				ap = pr.pa.panel(k0, kb, ic)
 			default:
 				ap = buffer(&w.abuf, mc*kb)
 				ks.packA(ap, pr.transA, pr.a, pr.lda, ic, mc, k0, kb)

@@ -477,6 +477,7 @@ func TestKparamsLayout(t *testing.T) {
 		{"colBias", unsafe.Offsetof(p.colBias), 32},
 		{"vmask", unsafe.Offsetof(p.vmask), 40},
 		{"lda", unsafe.Offsetof(p.lda), 104},
+		{"offs", unsafe.Offsetof(p.offs), 112},
 	} {
 		if f.got != f.want {
 			t.Errorf("offset of kparams.%s = %d, want %d", f.name, f.got, f.want)

@@ -284,6 +284,90 @@ func kernAVX512Dx13x32(k int, a, b, c *float32, ldc int, p *kparams)
 //go:noescape
 func kernAVX512Dx14x32(k int, a, b, c *float32, ldc int, p *kparams)
 
+// kernAVX512Ox1x32 computes an 1x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox1x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox2x32 computes an 2x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox2x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox3x32 computes an 3x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox3x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox4x32 computes an 4x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox4x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox5x32 computes an 5x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox5x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox6x32 computes an 6x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox6x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox7x32 computes an 7x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox7x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox8x32 computes an 8x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox8x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox9x32 computes an 9x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox9x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox10x32 computes an 10x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox10x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox11x32 computes an 11x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox11x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox12x32 computes an 12x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox12x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox13x32 computes an 13x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox13x32(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Ox14x32 computes an 14x32 tile with AVX-512 from packed A and
+// B rows at offsets.
+//
+//go:noescape
+func kernAVX512Ox14x32(k int, a, b, c *float32, ldc int, p *kparams)
+
 // kernAVX2x1x16 computes an 1x16 tile with AVX2 and FMA from packed A.
 //
 //go:noescape
@@ -366,6 +450,10 @@ var avx512Kernels = [2][2][14]asmKernel{
 		{kernAVX512Dx1x32, kernAVX512Dx2x32, kernAVX512Dx3x32, kernAVX512Dx4x32, kernAVX512Dx5x32, kernAVX512Dx6x32, kernAVX512Dx7x32, kernAVX512Dx8x32, kernAVX512Dx9x32, kernAVX512Dx10x32, kernAVX512Dx11x32, kernAVX512Dx12x32, kernAVX512Dx13x32, kernAVX512Dx14x32},
 	},
 }
+
+// avx512OffsKernels[r] computes an (r+1) x 32 tile from packed A and B
+// rows at offsets (kparams.offs).
+var avx512OffsKernels = [14]asmKernel{kernAVX512Ox1x32, kernAVX512Ox2x32, kernAVX512Ox3x32, kernAVX512Ox4x32, kernAVX512Ox5x32, kernAVX512Ox6x32, kernAVX512Ox7x32, kernAVX512Ox8x32, kernAVX512Ox9x32, kernAVX512Ox10x32, kernAVX512Ox11x32, kernAVX512Ox12x32, kernAVX512Ox13x32, kernAVX512Ox14x32}
 
 // avx2Kernels[d][r] computes an (r+1) x 16 tile from packed (d == 0) or
 // unpacked (d == 1) A.

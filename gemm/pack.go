@@ -10,6 +10,8 @@ type PackedA struct {
 	ks   *kernelSet
 	m, k int
 	data []float32
+	// A view made by Rows holds rows [r0, r0+m) of a packing of ld rows.
+	ld, r0 int
 }
 
 // PackA packs op(A), an m x k matrix stored row-major with row stride lda
@@ -24,7 +26,7 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 		checkMatrix("A", m, k, a, lda)
 	}
 	ks := current.Load()
-	pa := &PackedA{ks: ks, m: m, k: k, data: make([]float32, m*k)}
+	pa := &PackedA{ks: ks, m: m, k: k, data: make([]float32, m*k), ld: m}
 	kc := blockDepth(k, ks.kc)
 	for k0 := 0; k0 < k; k0 += kc {
 		kb := min(kc, k-k0)
@@ -35,6 +37,27 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 
 // Dims returns the dimensions of op(A): m rows and k columns.
 func (pa *PackedA) Dims() (m, k int) { return pa.m, pa.k }
+
+// RowAlign is the granularity of Rows: the height of the packed slivers.
+func (pa *PackedA) RowAlign() int { return pa.ks.mr }
+
+// Rows returns the packed rows [i0, i1) of op(A) without copying them, for
+// splitting a product by rows. i0 must be a multiple of RowAlign, and so
+// must i1 unless it is the last row.
+func (pa *PackedA) Rows(i0, i1 int) *PackedA {
+	if i0 < 0 || i1 < i0 || i1 > pa.m || i0%pa.ks.mr != 0 || i1%pa.ks.mr != 0 && i1 != pa.m {
+		panic(fmt.Sprintf("gemm: rows [%d, %d) of a packed %d-row matrix (alignment %d)", i0, i1, pa.m, pa.ks.mr))
+	}
+	v := *pa
+	v.m, v.r0 = i1-i0, pa.r0+i0
+	return &v
+}
+
+// panel returns the packed A from row i (of the view) in the k block that
+// starts at k0 and is kb deep.
+func (pa *PackedA) panel(k0, kb, i int) []float32 {
+	return pa.data[k0*pa.ld+(pa.r0+i)*kb:]
+}
 
 // SgemmPackedA computes C = alpha*op(A)*op(B) + beta*C like SgemmWith, with
 // op(A) (m x k) packed in advance by PackA. op(B) is k x n; opt may be nil.

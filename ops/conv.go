@@ -564,6 +564,10 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 		convForwardAcross(ctx, s, x, w, y, ep)
 		return
 	}
+	if ep.packed != nil && convRowsOK(s) {
+		convForwardRows(ctx, s, x, y, ep)
+		return
+	}
 	if s.g.identity() {
 		convTasks(ctx, s.n*s.group, 0, func(t int, _ []float32, inner *Ctx) {
 			n, g := t/s.group, t%s.group

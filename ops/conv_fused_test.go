@@ -20,6 +20,7 @@ func TestFusedConv(t *testing.T) {
 		x, w     []int
 		group    int
 		strides  []int
+		dils     []int
 		pads     []int
 		bias, bn bool
 		residual bool
@@ -41,6 +42,13 @@ func TestFusedConv(t *testing.T) {
 		{name: "depthwise 5x5 general", x: []int{1, 2, 11, 17}, w: []int{4, 1, 5, 5}, group: 2, pads: []int{2, 2, 2, 2}, bias: true, residual: true, clamp: true, lo: -0.5, hi: 0.5},
 		{name: "depthwise 3x3 s1 narrow", x: []int{1, 3, 5, 5}, w: []int{3, 1, 3, 3}, group: 3, pads: []int{1, 1, 1, 1}},
 		{name: "depthwise 3x3 strides 1 and 2", x: []int{1, 2, 10, 19}, w: []int{2, 1, 3, 3}, group: 2, strides: []int{1, 2}, pads: []int{1, 1, 1, 1}, bias: true},
+		// More than 256 output positions: the packed weights take the
+		// rows path (no im2col) when the strides are 1.
+		{name: "rows 3x3 bias relu", x: []int{1, 5, 17, 19}, w: []int{7, 5, 3, 3}, pads: []int{1, 1, 1, 1}, bias: true, clamp: true, lo: 0, hi: float32(math.Inf(1))},
+		{name: "rows 3x3 batchnorm residual relu6 batch", x: []int{2, 9, 20, 16}, w: []int{17, 9, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, lo: 0, hi: 6},
+		{name: "rows 5x3 dilated asymmetric pads", x: []int{1, 3, 24, 21}, w: []int{30, 3, 5, 3}, dils: []int{2, 3}, pads: []int{3, 0, 1, 4}, bias: true},
+		{name: "rows 3x3 no pad grouped", x: []int{1, 8, 23, 19}, w: []int{10, 4, 3, 3}, group: 2, residual: true},
+		{name: "rows 2x2 wide", x: []int{1, 33, 9, 70}, w: []int{40, 33, 2, 2}, bias: true, clamp: true, lo: -0.1, hi: 0.1},
 		{name: "depthwise 3x3 s2 7x7 relu6", x: []int{1, 5, 14, 14}, w: []int{5, 1, 3, 3}, group: 5, strides: []int{2, 2}, pads: []int{0, 0, 1, 1}, bias: true, clamp: true, lo: 0, hi: 6},
 	}
 	for _, c := range cases {
@@ -59,6 +67,9 @@ func TestFusedConv(t *testing.T) {
 					if c.strides != nil {
 						n.Attrs["strides"] = cvInts("strides", cvInts64(c.strides)...)
 					}
+					if c.dils != nil {
+						n.Attrs["dilations"] = cvInts("dilations", cvInts64(c.dils)...)
+					}
 					if c.pads != nil {
 						n.Attrs["pads"] = cvInts("pads", cvInts64(c.pads)...)
 					}
@@ -68,7 +79,7 @@ func TestFusedConv(t *testing.T) {
 					if c.bias {
 						b = cvRand(3, c.w[0])
 					}
-					want, shape := refConv(x, w, b, group, c.strides, nil, c.pads)
+					want, shape := refConv(x, w, b, group, c.strides, c.dils, c.pads)
 					opt := ops.FusedConvOptions{Clamp: c.clamp, Min: c.lo, Max: c.hi, Pack: pack}
 					m := c.w[0]
 					per := len(want) / (shape[0] * m)

@@ -12,7 +12,11 @@
 // 2015. The packed A sliver holds mr values per k step (one per tile row,
 // broadcast), the packed B sliver holds nr values per k step (vector loads
 // along a row of C). The "direct" kernels (names with D) read the A sliver
-// in place from a row-major matrix instead, row r at a + r*lda.
+// in place from a row-major matrix instead, row r at a + r*lda. The
+// "offset" kernels (names with O, AVX-512 two-vector tiles only) read B
+// unpacked through a table of row offsets: k step p loads its nr values
+// from b + offs[p] (kparams.offs, int32 elements), with the column mask
+// applied to the loads, so that a convolution reads its input in place.
 //
 // Families: AVX-512, mr = 1..14 rows by 16 or 32 columns (zmm
 // accumulators), and AVX2+FMA, mr = 1..6 rows by 16 columns (ymm).
@@ -33,6 +37,7 @@
 //	32 colBias *float32 (nr values, one per column)
 //	40 vmask   [16]int32 (AVX2: -1 for a stored column, 0 otherwise)
 //	104 lda    int (row stride of an unpacked A, in elements)
+//	112 offs   *int32 (offset kernels: row offsets of B, in elements)
 package main
 
 import (
@@ -65,6 +70,7 @@ const (
 	offColBias = 32
 	offVMask   = 40
 	offLda     = 104
+	offOffs    = 112
 )
 
 // Parameters of the AVX-512 and AVX2 families.
@@ -124,13 +130,19 @@ func (g *gen) prefetchC(mr, rowBytes int) {
 // offset u within an iteration. A advances aStep bytes per k step (in AX,
 // and in R10 too when direct).
 func (g *gen) kloop(aStep, nrBytes int, direct bool, step func(u int)) {
-	advance := func(n int) {
+	g.kloopWith(step, func(n int) {
 		g.p("ADDQ $%d, AX", n*aStep)
 		if direct {
 			g.p("ADDQ $%d, R10", n*aStep)
 		}
 		g.p("ADDQ $%d, BX", n*nrBytes)
-	}
+	})
+}
+
+// kloopWith emits the k loop, unrolled, calling step(u) for the k step at
+// offset u within an iteration and advance(n) to move the operands n
+// steps on.
+func (g *gen) kloopWith(step func(u int), advance func(n int)) {
 	g.p("MOVQ CX, R9")
 	g.p("SHRQ $%d, R9", log2(unroll))
 	g.p("ANDQ $%d, CX", unroll-1)
@@ -180,6 +192,10 @@ func kernName256(mr int, direct bool) string {
 		return fmt.Sprintf("kernAVX2Dx%dx16", mr)
 	}
 	return fmt.Sprintf("kernAVX2x%dx16", mr)
+}
+
+func kernName512Offs(mr int) string {
+	return fmt.Sprintf("kernAVX512Ox%dx32", mr)
 }
 
 func kernName512(mr, nv int, direct bool) string {
@@ -244,7 +260,13 @@ func (g *gen) avx512(mr, nv int, direct bool) {
 			}
 		}
 	})
-	// Epilogue: acc = alpha*acc (+ beta*C) (+ bias) (clamp), masked stores.
+	g.epilogue512(mr, nv)
+}
+
+// epilogue512 emits the end of an AVX-512 kernel: acc = alpha*acc
+// (+ beta*C) (+ bias) (clamp), then masked stores.
+func (g *gen) epilogue512(mr, nv int) {
+	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*nv+v) }
 	g.p("MOVL %d(DX), R9", offFlags)
 	g.p("MOVL %d(DX), R10", offMask)
 	g.p("KMOVW R10, K1")
@@ -319,6 +341,44 @@ func (g *gen) avx512(mr, nv int, direct bool) {
 	}
 	g.p("VZEROUPPER")
 	g.p("RET")
+}
+
+// avx512Offs emits the offset kernel for an mr x 32 tile: the avx512
+// kernel with packed A whose B vectors of k step p are loaded, masked by
+// the tile's columns, from b + 4*offs[p] (R11 walks the offsets, R12
+// holds the current one).
+func (g *gen) avx512Offs(mr int) {
+	const nv = 2
+	g.header(kernName512Offs(mr))
+	aStep := mr * 4
+	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*nv+v) }
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			g.p("VPXORD %[1]s, %[1]s, %[1]s", acc(r, v))
+		}
+	}
+	g.prefetchC(mr, 64*nv)
+	g.p("MOVQ %d(DX), R11", offOffs)
+	g.p("MOVL %d(DX), R10", offMask)
+	g.p("KMOVW R10, K1")
+	g.p("SHRL $16, R10")
+	g.p("KMOVW R10, K2")
+	g.kloopWith(func(u int) {
+		g.p("MOVLQSX %d(R11), R12", 4*u)
+		g.p("VMOVUPS.Z (BX)(R12*4), K1, Z28")
+		g.p("VMOVUPS.Z 64(BX)(R12*4), K2, Z29")
+		for r := 0; r < mr; r++ {
+			bc := fmt.Sprintf("Z%d", 30+r%2)
+			g.p("VBROADCASTSS %d(AX), %s", u*aStep+4*r, bc)
+			for v := 0; v < nv; v++ {
+				g.p("VFMADD231PS Z%d, %s, %s", 28+v, bc, acc(r, v))
+			}
+		}
+	}, func(n int) {
+		g.p("ADDQ $%d, AX", n*aStep)
+		g.p("ADDQ $%d, R11", 4*n)
+	})
+	g.epilogue512(mr, nv)
 }
 
 // avx2 emits the kernel for an mr x 16 tile held in ymm registers:
@@ -457,6 +517,12 @@ func goDecls() []byte {
 			}
 		}
 	}
+	var namesOffs []string
+	for mr := 1; mr <= mr512; mr++ {
+		name := kernName512Offs(mr)
+		namesOffs = append(namesOffs, name)
+		fmt.Fprintf(&b, "\n// %s computes an %dx32 tile with AVX-512 from packed A and\n// B rows at offsets.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, mr, name)
+	}
 	var names256 [2][]string
 	for d, direct := range []bool{false, true} {
 		what := "packed"
@@ -486,6 +552,14 @@ func goDecls() []byte {
 			b.WriteString("},\n")
 		}
 		b.WriteString("\t},\n")
+	}
+	b.WriteString("}\n")
+	fmt.Fprintf(&b, "\n// avx512OffsKernels[r] computes an (r+1) x 32 tile from packed A and B\n// rows at offsets (kparams.offs).\nvar avx512OffsKernels = [%d]asmKernel{", mr512)
+	for i, n := range namesOffs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(n)
 	}
 	b.WriteString("}\n")
 	fmt.Fprintf(&b, "\n// avx2Kernels[d][r] computes an (r+1) x 16 tile from packed (d == 0) or\n// unpacked (d == 1) A.\nvar avx2Kernels = [2][%d]asmKernel{\n", mr256)
@@ -619,6 +693,9 @@ func main() {
 				g.avx512(mr, nv, direct)
 			}
 		}
+	}
+	for mr := 1; mr <= mr512; mr++ {
+		g.avx512Offs(mr)
 	}
 	for _, direct := range []bool{false, true} {
 		for mr := 1; mr <= mr256; mr++ {
