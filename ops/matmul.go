@@ -179,6 +179,12 @@ const gemmFewRows = 32
 // which gemm reads in place for so few columns instead of packing all of
 // it on every call.
 func gemmFewRowsForward(ctx *Ctx, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, y []float32) {
+	if m == 1 && transB {
+		// One image and weights stored as rows: dot products, which
+		// read the weights at the memory's pace.
+		gemvRows(ctx, n, alpha, b, ldb, a[:k], beta, y)
+		return
+	}
 	var yt []float32
 	if m == 1 {
 		yt = y // a row and a column hold the same values
