@@ -4,6 +4,8 @@ package ops
 // EfficientNet): direct kernels for the forward pass and both gradients.
 // The rest of Conv is in conv.go.
 
+import "sync"
+
 // convDepthwiseForward is the direct kernel for one input channel per
 // group: output channel m reads input channel m/mg only. It computes one
 // output row at a time into a row buffer that stays in the L1 cache, then
@@ -13,13 +15,14 @@ package ops
 func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 	inSz, p, ks, mg := s.g.inSize(), s.g.outSize(), s.g.kSize(), s.mg()
 	g := &s.g
-	fast := dw3x3OK(g)
-	rowLen := g.out[2]
-	if fast {
-		rowLen = dw3x3Scratch(g)
+	var l *dwLayout
+	bufLen := g.out[2]
+	if dw3x3OK(g) {
+		l = newDwLayout(g)
+		bufLen = l.scratch(ep.residual != nil)
 	}
 	crewFor(ctx, s.n*s.m, max(1, 1<<14/(ks*p+1)), func(lo, hi int) {
-		buf := getScratch(rowLen)
+		buf := getScratch(bufLen)
 		defer putScratch(buf)
 		for pl := lo; pl < hi; pl++ {
 			n, m := pl/s.m, pl%s.m
@@ -34,8 +37,8 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 				b = ep.bias[m]
 			}
 			wm := w[m*ks : (m+1)*ks]
-			if fast {
-				convDepthwise3x3Plane(g, xc, wm, b, rp, yp, ep, *buf)
+			if l != nil {
+				convDepthwise3x3Plane(l, g, xc, wm, b, rp, yp, ep, *buf)
 				continue
 			}
 			convDepthwisePlane(g, xc, wm, b, rp, yp, ep, *buf)
@@ -118,119 +121,227 @@ func dw3x3OK(g *winGeom) bool {
 		g.pb[1] <= 1 && g.pb[2] <= 1
 }
 
-// dw3x3Layout returns how convDepthwise3x3Plane lays out one plane: the
-// zero-padded input plane has rows rows of rs elements; nv is the number
-// of outputs of each dwRow9 call (rounded up to the vector width of
-// dwRow9, so that it has no scalar tail; the extra outputs are dropped)
-// and size the length of the padded plane with room for every read.
-func dw3x3Layout(g *winGeom) (rows, rs, nv, size int) {
-	oh, ow := g.out[1], g.out[2]
-	if g.s[1] == 1 {
-		rows, rs = oh+2, ow+2
-		nv = oh * rs // the whole plane in one call
-	} else {
-		rows, rs = 2*oh+1, 2*ow+1
-		nv = 2*ow - 1 // one call per output row, at full resolution
-	}
-	nv = (nv + dwVector - 1) / dwVector * dwVector
-	size = max(rows*rs, (rows-3)*rs+nv+2*rs+2) + dwVector
-	return rows, rs, nv, size
+// The 3x3 path computes an output plane without a padded copy of the
+// input. Every tap (kh, kw) reads a source plane of srcH rows of srcW
+// elements at row oy+dr[kh] and column ox+dc[kw], dr and dc in {-1, 0, 1}:
+//
+//   - With stride 1 the source is the input plane itself, dr = kh-pt and
+//     dc = kw-pl.
+//   - With stride 2 the input is first split into its four phases (even
+//     and odd rows times even and odd columns), each a plane of oh x ow
+//     (one row or column more when the input has row 2*oh or column 2*ow
+//     and the window reaches it) with zeros where it runs past the input:
+//     input element (2r+p, 2c+q) is element (r, c) of phase (p, q). Tap
+//     (kh, kw) reads input row 2*oy + kh-pt, that is row oy + (kh-pt)>>1
+//     of row phase (kh-pt)&1, and likewise for columns, so a stride-2
+//     convolution becomes nine stride-1 reads of the phases and computes
+//     only the outputs kept.
+//
+// When the source rows are as long as the output rows (srcW == ow: stride
+// 1 with one column of padding on each side, or stride 2) output index
+// i = oy*ow + ox reads source index i + dr*srcW + dc for every tap, so
+// the whole plane is one call of the kernel over the flattened plane,
+// however narrow its rows ("plane mode"); otherwise each row is one call.
+// Reads outside the source are left out by per-lane masks: a table with
+// an entry of nine 16-bit masks (one per tap) for every 16 outputs of a
+// call, the entries of row mode starting afresh at each row. The kernel
+// (dwPlane) computes y[i] = min(max(b + Σ w[t]*x_t[i], lo), hi) over the
+// taps whose mask bit is set for i.
+
+// dwLayout is how the 3x3 path computes every plane of one convolution.
+type dwLayout struct {
+	stride     int
+	oh, ow     int
+	srcH, srcW int
+	plane      bool   // one kernel call per plane, else one per row
+	rph, dr    [3]int // row phase and offset of each kh
+	cph, dc    [3]int // column phase and offset of each kw
+	src        [9]int // phase plane read by each tap (stride 2)
+	off        [9]int // source index of output 0 (of row 0 in row mode) for each tap
+	masks      []uint16
+	rowEntries int // table entries per row (row mode)
+	phases     int // elements of the phase planes (stride 2)
 }
 
-// dw3x3Scratch is the scratch convDepthwise3x3Plane needs: the padded
-// input plane and the outputs of one dwRow9 call.
-func dw3x3Scratch(g *winGeom) int {
-	_, _, nv, size := dw3x3Layout(g)
-	return size + nv
+// dwMaskEntry is the number of uint16 per table entry (32 bytes: the
+// masks of the nine taps and padding).
+const dwMaskEntry = 16
+
+// newDwLayout plans the 3x3 path for g (see dw3x3OK).
+func newDwLayout(g *winGeom) *dwLayout {
+	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
+	l := &dwLayout{stride: g.s[1], oh: oh, ow: ow}
+	for k := range 3 {
+		a, b := k-g.pb[1], k-g.pb[2]
+		if l.stride == 1 {
+			l.dr[k], l.dc[k] = a, b
+			continue
+		}
+		l.rph[k], l.dr[k] = a&1, a>>1
+		l.cph[k], l.dc[k] = b&1, b>>1
+	}
+	if l.stride == 1 {
+		l.srcH, l.srcW = ih, iw
+	} else {
+		// Phase row oh (column ow) is read, by kh = 2 with no padding
+		// at the top, only when the input has row 2*oh.
+		l.srcH, l.srcW = oh, ow
+		if g.pb[1] == 0 && 2*oh < ih {
+			l.srcH++
+		}
+		if g.pb[2] == 0 && 2*ow < iw {
+			l.srcW++
+		}
+		l.phases = 4 * l.srcH * l.srcW
+	}
+	l.plane = l.srcW == ow
+	for t := range 9 {
+		kh, kw := t/3, t%3
+		l.src[t] = 2*l.rph[kh] + l.cph[kw]
+		l.off[t] = l.dr[kh]*l.srcW + l.dc[kw]
+	}
+	l.rowEntries = ow/16 + 1
+	l.masks = dwMasks(l)
+	return l
+}
+
+// scratch is the number of floats one goroutine needs: the phase planes
+// and, with a residual, a plane of sums.
+func (l *dwLayout) scratch(residual bool) int {
+	n := l.phases
+	if residual {
+		n += l.oh * l.ow
+	}
+	return max(n, 1)
+}
+
+// dwMaskKey identifies a mask table.
+type dwMaskKey struct {
+	oh, ow, srcH, srcW int
+	dr, dc             [3]int
+}
+
+// dwMaskCache holds the mask tables built so far (a few per network).
+var dwMaskCache sync.Map // dwMaskKey -> []uint16
+
+// dwMasks returns the kernel's mask table for l: for every 16 outputs of
+// a call and every tap t, bit j of entry element t is set when output j
+// reads inside the source (0 <= oy+dr[t/3] < srcH, 0 <= ox+dc[t%3] <
+// srcW). Plane mode has one call over the plane, row mode one per row,
+// each row's entries (rowEntries of them) starting at a new entry. An
+// entry more than needed lets the kernel read the entry after the last
+// whole vector of a call.
+func dwMasks(l *dwLayout) []uint16 {
+	key := dwMaskKey{l.oh, l.ow, l.srcH, l.srcW, l.dr, l.dc}
+	if t, ok := dwMaskCache.Load(key); ok {
+		return t.([]uint16)
+	}
+	var t []uint16
+	set := func(e []uint16, j, oy, ox int) {
+		for tap := range 9 {
+			r, c := oy+l.dr[tap/3], ox+l.dc[tap%3]
+			if r >= 0 && r < l.srcH && c >= 0 && c < l.srcW {
+				e[tap] |= 1 << j
+			}
+		}
+	}
+	if l.plane {
+		n := l.oh * l.ow
+		t = make([]uint16, (n/16+1)*dwMaskEntry)
+		for i := range n {
+			set(t[i/16*dwMaskEntry:], i%16, i/l.ow, i%l.ow)
+		}
+	} else {
+		t = make([]uint16, (l.oh*l.rowEntries+1)*dwMaskEntry)
+		for oy := range l.oh {
+			for ox := range l.ow {
+				set(t[(oy*l.rowEntries+ox/16)*dwMaskEntry:], ox%16, oy, ox)
+			}
+		}
+	}
+	dwMaskCache.Store(key, t)
+	return t
+}
+
+// dwPlaneGo is dwPlane in Go.
+func dwPlaneGo(y []float32, src *[9][]float32, off *[9]int, w *[9]float32, b, lo, hi float32, masks []uint16) {
+	for i := range y {
+		m := masks[i>>4*dwMaskEntry:][:9]
+		bit := uint16(1) << (i & 15)
+		v := b
+		for t := range 9 {
+			if m[t]&bit != 0 {
+				v += w[t] * src[t][off[t]+i]
+			}
+		}
+		y[i] = min(max(v, lo), hi)
+	}
+}
+
+// dwSplit2Go is dwSplit2 in Go.
+func dwSplit2Go(ph, x []float32, rows, iw, ow, psz int) {
+	for r := range rows {
+		xr := x[r*iw : (r+1)*iw]
+		e := ph[(r&1*2)*psz+r>>1*ow:][:ow]
+		o := ph[(r&1*2+1)*psz+r>>1*ow:][:ow]
+		for c := range ow {
+			e[c], o[c] = 0, 0
+			if 2*c < iw {
+				e[c] = xr[2*c]
+			}
+			if 2*c+1 < iw {
+				o[c] = xr[2*c+1]
+			}
+		}
+	}
 }
 
 // convDepthwise3x3Plane computes one output plane of a 3x3 depthwise
-// convolution (see dw3x3OK). The input is first copied into a zero-padded
-// plane whose rows are rs apart, so that tap (kh, kw) of the output
-// computed at index i reads index i + kh*rs + kw: a fixed offset per tap,
-// and every output is nine contiguous multiply-adds (dwRow9). With
-// stride 1 (rs = ow+2) the whole plane is one dwRow9 call at i = oy*rs+ox
-// (the outputs at ox >= ow are computed and dropped). With stride 2 each
-// output row is computed at full resolution from row 2*oy of the padded
-// plane and every other value kept: twice the multiply-adds, but no
-// de-interleaving of the input.
-func convDepthwise3x3Plane(g *winGeom, xc, wm []float32, b float32, rp, yp []float32, ep *convEpilogue, buf []float32) {
-	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
-	pt, pl := g.pb[1], g.pb[2]
-	rows, rs, nv, size := dw3x3Layout(g)
-	pad := buf[:size]
-	acc := buf[size : size+nv]
-	// Zero the padding, copy the rows in.
-	top := min(pt, rows)
-	clear(pad[:top*rs])
-	r := top
-	for ; r < rows && r-pt < ih; r++ {
-		d := pad[r*rs : (r+1)*rs]
-		clear(d[:pl])
-		n := copy(d[pl:], xc[(r-pt)*iw:(r-pt+1)*iw])
-		clear(d[pl+n:])
+// convolution laid out by l (see dwLayout); buf has l.scratch floats.
+func convDepthwise3x3Plane(l *dwLayout, g *winGeom, xc, wm []float32, b float32, rp, yp []float32, ep *convEpilogue, buf []float32) {
+	var src [9][]float32
+	if l.stride == 1 {
+		for t := range src {
+			src[t] = xc
+		}
+	} else {
+		ih, iw, sw := g.in[1], g.in[2], l.srcW
+		psz := l.srcH * sw
+		ph := buf[:l.phases]
+		rows := min(ih, 2*l.srcH)
+		dwSplit2(ph, xc, rows, iw, sw, psz)
+		// Phase rows past the input are zero.
+		for r := rows; r < 2*l.srcH; r++ {
+			clear(ph[(r&1*2)*psz+r>>1*sw:][:sw])
+			clear(ph[(r&1*2+1)*psz+r>>1*sw:][:sw])
+		}
+		for t := range src {
+			src[t] = ph[l.src[t]*psz : (l.src[t]+1)*psz]
+		}
 	}
-	clear(pad[r*rs:])
 	var w9 [9]float32
 	copy(w9[:], wm)
 	lo, hi := negInf, posInf
 	if rp == nil && ep.clamp {
 		lo, hi = ep.lo, ep.hi
 	}
-	var taps [9][]float32
-	setTaps := func(base int) {
-		for kh := range 3 {
-			for kw := range 3 {
-				o := base + kh*rs + kw
-				taps[3*kh+kw] = pad[o : o+nv]
+	out := yp
+	if rp != nil {
+		out = buf[l.phases:][:l.oh*l.ow]
+	}
+	if l.plane {
+		dwPlane(out, &src, &l.off, &w9, b, lo, hi, l.masks)
+	} else {
+		off := l.off
+		for oy := range l.oh {
+			dwPlane(out[oy*l.ow:(oy+1)*l.ow], &src, &off, &w9, b, lo, hi, l.masks[oy*l.rowEntries*dwMaskEntry:])
+			for t := range off {
+				off[t] += l.srcW
 			}
 		}
 	}
-	if g.s[1] == 1 {
-		setTaps(0)
-		dwRow9(acc, &taps, &w9, b, lo, hi)
-		for oy := range oh {
-			yr := yp[oy*ow : (oy+1)*ow]
-			ar := acc[oy*rs : oy*rs+ow]
-			if rp == nil {
-				copy(yr, ar)
-				continue
-			}
-			convStoreRow(yr, ar, rp[oy*ow:(oy+1)*ow], ep)
-		}
-		return
-	}
-	for oy := range oh {
-		setTaps(2 * oy * rs)
-		dwRow9(acc, &taps, &w9, b, lo, hi)
-		yr := yp[oy*ow : (oy+1)*ow]
-		if rp == nil {
-			evens(yr, acc[:2*ow-1])
-			continue
-		}
-		rr := rp[oy*ow : (oy+1)*ow]
-		for ox := range yr {
-			v := acc[2*ox] + rr[ox]
-			if ep.clamp {
-				v = min(max(v, ep.lo), ep.hi)
-			}
-			yr[ox] = v
-		}
-	}
-}
-
-// dwRow9Go is dwRow9 in Go: y[i] = min(max(b + Σ_t w[t]*p[t][i], lo), hi),
-// the sum taken in the order of t.
-func dwRow9Go(y []float32, p *[9][]float32, w *[9]float32, b, lo, hi float32) {
-	n := len(y)
-	p0, p1, p2 := p[0][:n], p[1][:n], p[2][:n]
-	p3, p4, p5 := p[3][:n], p[4][:n], p[5][:n]
-	p6, p7, p8 := p[6][:n], p[7][:n], p[8][:n]
-	for i := range y {
-		v := b + w[0]*p0[i] + w[1]*p1[i] + w[2]*p2[i] +
-			w[3]*p3[i] + w[4]*p4[i] + w[5]*p5[i] +
-			w[6]*p6[i] + w[7]*p7[i] + w[8]*p8[i]
-		y[i] = min(max(v, lo), hi)
+	if rp != nil {
+		convStoreRow(yp, out, rp, ep)
 	}
 }
 

@@ -2,134 +2,257 @@
 
 #include "textflag.h"
 
-// func dwRow9AVX2(y *float32, p *[9]*float32, w *[9]float32, n int, b, lo, hi float32)
+// dwlow<> holds (1<<i)-1 for i in [0, 16]: the mask of the first i lanes.
+DATA dwlow<>+0(SB)/2, $0x0000
+DATA dwlow<>+2(SB)/2, $0x0001
+DATA dwlow<>+4(SB)/2, $0x0003
+DATA dwlow<>+6(SB)/2, $0x0007
+DATA dwlow<>+8(SB)/2, $0x000f
+DATA dwlow<>+10(SB)/2, $0x001f
+DATA dwlow<>+12(SB)/2, $0x003f
+DATA dwlow<>+14(SB)/2, $0x007f
+DATA dwlow<>+16(SB)/2, $0x00ff
+DATA dwlow<>+18(SB)/2, $0x01ff
+DATA dwlow<>+20(SB)/2, $0x03ff
+DATA dwlow<>+22(SB)/2, $0x07ff
+DATA dwlow<>+24(SB)/2, $0x0fff
+DATA dwlow<>+26(SB)/2, $0x1fff
+DATA dwlow<>+28(SB)/2, $0x3fff
+DATA dwlow<>+30(SB)/2, $0x7fff
+DATA dwlow<>+32(SB)/2, $0xffff
+GLOBL dwlow<>(SB), RODATA|NOPTR, $34
+
+// dweven<> and dwodd<> pick the even and the odd elements of two vectors
+// (VPERMT2PS indices).
+DATA dweven<>+0(SB)/4, $0
+DATA dweven<>+4(SB)/4, $2
+DATA dweven<>+8(SB)/4, $4
+DATA dweven<>+12(SB)/4, $6
+DATA dweven<>+16(SB)/4, $8
+DATA dweven<>+20(SB)/4, $10
+DATA dweven<>+24(SB)/4, $12
+DATA dweven<>+28(SB)/4, $14
+DATA dweven<>+32(SB)/4, $16
+DATA dweven<>+36(SB)/4, $18
+DATA dweven<>+40(SB)/4, $20
+DATA dweven<>+44(SB)/4, $22
+DATA dweven<>+48(SB)/4, $24
+DATA dweven<>+52(SB)/4, $26
+DATA dweven<>+56(SB)/4, $28
+DATA dweven<>+60(SB)/4, $30
+GLOBL dweven<>(SB), RODATA|NOPTR, $64
+
+DATA dwodd<>+0(SB)/4, $1
+DATA dwodd<>+4(SB)/4, $3
+DATA dwodd<>+8(SB)/4, $5
+DATA dwodd<>+12(SB)/4, $7
+DATA dwodd<>+16(SB)/4, $9
+DATA dwodd<>+20(SB)/4, $11
+DATA dwodd<>+24(SB)/4, $13
+DATA dwodd<>+28(SB)/4, $15
+DATA dwodd<>+32(SB)/4, $17
+DATA dwodd<>+36(SB)/4, $19
+DATA dwodd<>+40(SB)/4, $21
+DATA dwodd<>+44(SB)/4, $23
+DATA dwodd<>+48(SB)/4, $25
+DATA dwodd<>+52(SB)/4, $27
+DATA dwodd<>+56(SB)/4, $29
+DATA dwodd<>+60(SB)/4, $31
+GLOBL dwodd<>(SB), RODATA|NOPTR, $64
+
+// DWTAP adds tap t (weight in Zw, memory operand m) into accumulator Za
+// under mask K, loaded from offset 2t of the table entry at e (and ANDed
+// with the tail mask K7 when tail is KANDW, left alone when it is a
+// no-op). Merge masking leaves a lane whose tap reads outside the source
+// unchanged, and its load does not fault.
+#define DWTAP(e, t, K, m, Zw, Za) \
+	KMOVW (2*t)e, K \
+	VFMADD231PS m, Zw, K, Za
+
+#define DWTAPT(e, t, K, m, Zw, Za) \
+	KMOVW (2*t)e, K \
+	KANDW K7, K, K \
+	VFMADD231PS m, Zw, K, Za
+
+// DWFINISH sums the two accumulators Z12 (bias and taps 0, 1, 2, 5, 7)
+// and Z13 (taps 3, 4, 6, 8) and clamps the sum to [Z10, Z11] (max then
+// min, the sum as the second Intel operand so that a NaN passes).
+#define DWFINISH \
+	VADDPS Z13, Z12, Z12 \
+	VMAXPS Z12, Z10, Z12 \
+	VMINPS Z12, Z11, Z12
+
+// func dwKernelAVX512(y *float32, n int, a *dwArgs)
 //
-// y[i] = min(max(b + w0*p0[i] + ... + w8*p8[i], lo), hi) for i in [0, n),
-// n a multiple of 8. Each product is rounded and added in turn, left to
-// right, as the Go code does (no fused multiply-add), so that both give
-// the same bits.
-TEXT ·dwRow9AVX2(SB), NOSPLIT, $0-44
-	MOVQ y+0(FP), DI
-	MOVQ p+8(FP), SI
-	MOVQ w+16(FP), DX
-	MOVQ n+24(FP), CX
-	VBROADCASTSS b+32(FP), Y15
-	VBROADCASTSS lo+36(FP), Y14
-	VBROADCASTSS hi+40(FP), Y13
-	VBROADCASTSS 0(DX), Y0
-	VBROADCASTSS 4(DX), Y1
-	VBROADCASTSS 8(DX), Y2
-	VBROADCASTSS 12(DX), Y3
-	VBROADCASTSS 16(DX), Y4
-	VBROADCASTSS 20(DX), Y5
-	VBROADCASTSS 24(DX), Y6
-	VBROADCASTSS 28(DX), Y7
-	VBROADCASTSS 32(DX), Y8
+// y[i] = min(max(b + Σ_t w[t]*x_t[i], lo), hi) for i in [0, n), where
+// x_t is a.src[t] moved by a.off[t] bytes and tap t counts for output i
+// when bit i%16 of element t of table entry i/16 is set (32 bytes an
+// entry; the entry after the last whole vector is read even when n is a
+// multiple of 16). The taps' addresses are advanced to the end of the
+// whole vectors, which are indexed from -16*full up to 0.
+TEXT ·dwKernelAVX512(SB), NOSPLIT, $0-24
+	MOVQ a+16(FP), SI
+	MOVQ n+8(FP), CX
+	ANDQ $-16, CX
+	VBROADCASTSS 144(SI), Z0
+	VBROADCASTSS 148(SI), Z1
+	VBROADCASTSS 152(SI), Z2
+	VBROADCASTSS 156(SI), Z3
+	VBROADCASTSS 160(SI), Z4
+	VBROADCASTSS 164(SI), Z5
+	VBROADCASTSS 168(SI), Z6
+	VBROADCASTSS 172(SI), Z7
+	VBROADCASTSS 176(SI), Z8
+	VBROADCASTSS 180(SI), Z9
+	VBROADCASTSS 184(SI), Z10
+	VBROADCASTSS 188(SI), Z11
 	MOVQ 0(SI), R8
+	ADDQ 72(SI), R8
+	LEAQ (R8)(CX*4), R8
 	MOVQ 8(SI), R9
+	ADDQ 80(SI), R9
+	LEAQ (R9)(CX*4), R9
 	MOVQ 16(SI), R10
+	ADDQ 88(SI), R10
+	LEAQ (R10)(CX*4), R10
 	MOVQ 24(SI), R11
+	ADDQ 96(SI), R11
+	LEAQ (R11)(CX*4), R11
 	MOVQ 32(SI), R12
+	ADDQ 104(SI), R12
+	LEAQ (R12)(CX*4), R12
 	MOVQ 40(SI), R13
+	ADDQ 112(SI), R13
+	LEAQ (R13)(CX*4), R13
 	MOVQ 48(SI), AX
+	ADDQ 120(SI), AX
+	LEAQ (AX)(CX*4), AX
 	MOVQ 56(SI), BX
+	ADDQ 128(SI), BX
+	LEAQ (BX)(CX*4), BX
 	MOVQ 64(SI), DX
-	XORQ SI, SI
-	TESTQ CX, CX
-	JEQ done
+	ADDQ 136(SI), DX
+	LEAQ (DX)(CX*4), DX
+	MOVQ y+0(FP), DI
+	LEAQ (DI)(CX*4), DI
+	MOVQ 192(SI), SI
+	LEAQ (SI)(CX*2), SI
+	XCHGQ SI, CX // CX: table entry of the tail, SI: -16*full
+	NEGQ SI
+	JEQ tail
 
 loop:
-	VMULPS (R8)(SI*4), Y0, Y10
-	VMULPS (R9)(SI*4), Y1, Y11
-	VMULPS (R10)(SI*4), Y2, Y12
-	VADDPS Y10, Y15, Y9
-	VMULPS (R11)(SI*4), Y3, Y10
-	VADDPS Y11, Y9, Y9
-	VMULPS (R12)(SI*4), Y4, Y11
-	VADDPS Y12, Y9, Y9
-	VMULPS (R13)(SI*4), Y5, Y12
-	VADDPS Y10, Y9, Y9
-	VMULPS (AX)(SI*4), Y6, Y10
-	VADDPS Y11, Y9, Y9
-	VMULPS (BX)(SI*4), Y7, Y11
-	VADDPS Y12, Y9, Y9
-	VMULPS (DX)(SI*4), Y8, Y12
-	VADDPS Y10, Y9, Y9
-	VADDPS Y11, Y9, Y9
-	VADDPS Y12, Y9, Y9
-	// max(v, lo) then min(., hi), v as the second Intel source so that
-	// a NaN passes through.
-	VMAXPS Y9, Y14, Y9
-	VMINPS Y9, Y13, Y9
-	VMOVUPS Y9, (DI)(SI*4)
-	ADDQ $8, SI
-	CMPQ SI, CX
-	JLT loop
+	VMOVAPS Z9, Z12
+	VPXORD Z13, Z13, Z13
+	DWTAP((CX)(SI*2), 0, K1, (R8)(SI*4), Z0, Z12)
+	DWTAP((CX)(SI*2), 3, K2, (R11)(SI*4), Z3, Z13)
+	DWTAP((CX)(SI*2), 1, K3, (R9)(SI*4), Z1, Z12)
+	DWTAP((CX)(SI*2), 4, K4, (R12)(SI*4), Z4, Z13)
+	DWTAP((CX)(SI*2), 2, K5, (R10)(SI*4), Z2, Z12)
+	DWTAP((CX)(SI*2), 6, K6, (AX)(SI*4), Z6, Z13)
+	DWTAP((CX)(SI*2), 5, K1, (R13)(SI*4), Z5, Z12)
+	DWTAP((CX)(SI*2), 8, K2, (DX)(SI*4), Z8, Z13)
+	DWTAP((CX)(SI*2), 7, K3, (BX)(SI*4), Z7, Z12)
+	DWFINISH
+	VMOVUPS Z12, (DI)(SI*4)
+	ADDQ $16, SI
+	JNE loop
+
+tail:
+	MOVQ n+8(FP), SI
+	ANDQ $15, SI
+	JEQ done
+	LEAQ dwlow<>(SB), R14
+	KMOVW (R14)(SI*2), K7
+	VMOVAPS Z9, Z12
+	VPXORD Z13, Z13, Z13
+	DWTAPT((CX), 0, K1, (R8), Z0, Z12)
+	DWTAPT((CX), 3, K2, (R11), Z3, Z13)
+	DWTAPT((CX), 1, K3, (R9), Z1, Z12)
+	DWTAPT((CX), 4, K4, (R12), Z4, Z13)
+	DWTAPT((CX), 2, K5, (R10), Z2, Z12)
+	DWTAPT((CX), 6, K6, (AX), Z6, Z13)
+	DWTAPT((CX), 5, K1, (R13), Z5, Z12)
+	DWTAPT((CX), 8, K2, (DX), Z8, Z13)
+	DWTAPT((CX), 7, K3, (BX), Z7, Z12)
+	DWFINISH
+	VMOVUPS Z12, K7, (DI)
 
 done:
 	VZEROUPPER
 	RET
 
-// func dwRow9AVX512(y *float32, p *[9]*float32, w *[9]float32, n int, b, lo, hi float32)
+// DWLANES sets K to the mask of the first clamp(v, 0, 16) lanes, v in AX;
+// BX holds dwlow<>; AX and DX are clobbered.
+#define DWLANES(K) \
+	XORL DX, DX \
+	TESTQ AX, AX \
+	CMOVQLT DX, AX \
+	MOVL $16, DX \
+	CMPQ AX, DX \
+	CMOVQGT DX, AX \
+	KMOVW (BX)(AX*2), K
+
+// func dwSplit2AVX512(ph, x *float32, rows, iw, ow, psz int)
 //
-// dwRow9AVX2 with 16 lanes: n a multiple of 16, the same order of
-// operations (so the same bits).
-TEXT ·dwRow9AVX512(SB), NOSPLIT, $0-44
-	MOVQ y+0(FP), DI
-	MOVQ p+8(FP), SI
-	MOVQ w+16(FP), DX
-	MOVQ n+24(FP), CX
-	VBROADCASTSS b+32(FP), Z15
-	VBROADCASTSS lo+36(FP), Z14
-	VBROADCASTSS hi+40(FP), Z13
-	VBROADCASTSS 0(DX), Z0
-	VBROADCASTSS 4(DX), Z1
-	VBROADCASTSS 8(DX), Z2
-	VBROADCASTSS 12(DX), Z3
-	VBROADCASTSS 16(DX), Z4
-	VBROADCASTSS 20(DX), Z5
-	VBROADCASTSS 24(DX), Z6
-	VBROADCASTSS 28(DX), Z7
-	VBROADCASTSS 32(DX), Z8
-	MOVQ 0(SI), R8
-	MOVQ 8(SI), R9
-	MOVQ 16(SI), R10
-	MOVQ 24(SI), R11
-	MOVQ 32(SI), R12
-	MOVQ 40(SI), R13
-	MOVQ 48(SI), AX
-	MOVQ 56(SI), BX
-	MOVQ 64(SI), DX
-	XORQ SI, SI
-	TESTQ CX, CX
-	JEQ done512
+// For each input row r < rows (of iw elements at x), the even columns go
+// to row r>>1 of phase plane 2*(r&1) and the odd ones to phase plane
+// 2*(r&1)+1 (planes of psz elements at ph, rows of ow), zero past the
+// input; rows >= 1 and ow >= 1.
+TEXT ·dwSplit2AVX512(SB), NOSPLIT, $0-48
+	MOVQ ph+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ iw+24(FP), R9
+	MOVQ ow+32(FP), R10
+	MOVQ psz+40(FP), R11
+	SHLQ $2, R11 // plane bytes
+	LEAQ dwlow<>(SB), BX
+	VMOVDQU32 dweven<>(SB), Z30
+	VMOVDQU32 dwodd<>(SB), Z31
+	XORQ R8, R8 // r
 
-loop512:
-	VMULPS (R8)(SI*4), Z0, Z10
-	VMULPS (R9)(SI*4), Z1, Z11
-	VMULPS (R10)(SI*4), Z2, Z12
-	VADDPS Z10, Z15, Z9
-	VMULPS (R11)(SI*4), Z3, Z10
-	VADDPS Z11, Z9, Z9
-	VMULPS (R12)(SI*4), Z4, Z11
-	VADDPS Z12, Z9, Z9
-	VMULPS (R13)(SI*4), Z5, Z12
-	VADDPS Z10, Z9, Z9
-	VMULPS (AX)(SI*4), Z6, Z10
-	VADDPS Z11, Z9, Z9
-	VMULPS (BX)(SI*4), Z7, Z11
-	VADDPS Z12, Z9, Z9
-	VMULPS (DX)(SI*4), Z8, Z12
-	VADDPS Z10, Z9, Z9
-	VADDPS Z11, Z9, Z9
-	VADDPS Z12, Z9, Z9
-	VMAXPS Z9, Z14, Z9
-	VMINPS Z9, Z13, Z9
-	VMOVUPS Z9, (DI)(SI*4)
-	ADDQ $16, SI
-	CMPQ SI, CX
-	JLT loop512
+row:
+	// R12: even-column destination, R13: odd.
+	MOVQ R8, R12
+	ANDQ $1, R12
+	IMULQ R11, R12
+	SHLQ $1, R12
+	MOVQ R8, AX
+	SHRQ $1, AX
+	IMULQ R10, AX
+	LEAQ (R12)(AX*4), R12
+	ADDQ DI, R12
+	LEAQ (R12)(R11*1), R13
+	XORQ CX, CX // c'
 
-done512:
+col:
+	MOVQ CX, AX
+	SHLQ $1, AX
+	NEGQ AX
+	ADDQ R9, AX // iw - 2c'
+	DWLANES(K1)
+	MOVQ CX, AX
+	SHLQ $1, AX
+	NEGQ AX
+	LEAQ -16(R9)(AX*1), AX // iw - 2c' - 16
+	DWLANES(K2)
+	MOVQ R10, AX
+	SUBQ CX, AX // ow - c'
+	DWLANES(K3)
+	VMOVUPS.Z (SI)(CX*8), K1, Z1
+	VMOVUPS.Z 64(SI)(CX*8), K2, Z2
+	VMOVAPS Z1, Z3
+	VPERMT2PS Z2, Z30, Z3
+	VPERMT2PS Z2, Z31, Z1
+	VMOVUPS Z3, K3, (R12)(CX*4)
+	VMOVUPS Z1, K3, (R13)(CX*4)
+	ADDQ $16, CX
+	CMPQ CX, R10
+	JLT col
+
+	LEAQ (SI)(R9*4), SI
+	INCQ R8
+	CMPQ R8, rows+16(FP)
+	JLT row
 	VZEROUPPER
 	RET

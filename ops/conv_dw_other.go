@@ -2,12 +2,16 @@
 
 package ops
 
-// dwVector is the number of outputs that dwRow9 computes at once: the 3x3
-// depthwise path rounds its rows up to it.
-const dwVector = 1
-
-// dwRow9 sets y[i] = min(max(b + Σ_t w[t]*p[t][i], lo), hi) for every i
-// in y; each p[t] has at least len(y) elements.
-func dwRow9(y []float32, p *[9][]float32, w *[9]float32, b, lo, hi float32) {
-	dwRow9Go(y, p, w, b, lo, hi)
+// dwPlane computes one call of the 3x3 depthwise path: y[i] =
+// min(max(b + Σ_t w[t]*src[t][off[t]+i], lo), hi) for every i of y, tap t
+// counting for output i when bit i%16 of masks[(i/16)*dwMaskEntry + t] is
+// set (src[t] is only read then; the index may be negative otherwise).
+func dwPlane(y []float32, src *[9][]float32, off *[9]int, w *[9]float32, b, lo, hi float32, masks []uint16) {
+	dwPlaneGo(y, src, off, w, b, lo, hi, masks)
 }
+
+// dwSplit2 splits the first rows rows of input plane x (rows of iw) into
+// the four phase planes of the stride-2 path, each of psz elements with
+// rows of ow, in ph: input element (r, c) goes to element (r>>1, c>>1) of
+// phase 2*(r&1) + c&1, and columns past the input are zero.
+func dwSplit2(ph, x []float32, rows, iw, ow, psz int) { dwSplit2Go(ph, x, rows, iw, ow, psz) }
