@@ -3,6 +3,10 @@ package cam
 import (
 	"context"
 	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gradcam/gradcam/tensor"
 )
@@ -81,7 +85,7 @@ func (j *job) runFullGrad(ctx context.Context, x *tensor.Tensor, fixed [][]Targe
 		}
 		dx := perImage(r.Grads[j.e.input], j.inLay)
 		for i := range o.res.Images {
-			var maps [][]float32
+			maps := make([][]float32, j.cin+len(layers))
 			for c := 0; c < j.cin; c++ {
 				m := make([]float32, HW)
 				xc, gc := xs[i][c*HW:(c+1)*HW], dx[i][c*HW:(c+1)*HW]
@@ -89,36 +93,95 @@ func (j *job) runFullGrad(ctx context.Context, x *tensor.Tensor, fixed [][]Targe
 					m[p] = float32(math.Abs(float64(xc[p] * gc[p])))
 				}
 				minMax(m, minMaxEps)
-				maps = append(maps, m)
+				maps[c] = m
 			}
-			for _, b := range layers {
-				g := r.Grads[b.out]
-				_, C, h, w := NCHW.dims(g.Shape)
-				P := h * w
-				gi := g.F[i*C*P : (i+1)*C*P]
-				sum := make([]float64, P)
-				m := make([]float32, P)
-				for k := 0; k < C; k++ {
-					bk := b.bias[k]
-					for p, v := range gi[k*P : (k+1)*P] {
-						m[p] = float32(math.Abs(float64(bk * v)))
-					}
-					minMax(m, minMaxEps)
-					for p, v := range m {
-						sum[p] += float64(v)
-					}
-				}
-				s := make([]float32, P)
-				for p, v := range sum {
-					s[p] = float32(v)
-				}
-				maps = append(maps, resizeHalfPixel(s, h, w, j.H, j.W))
-			}
+			j.fullGradLayerMaps(maps[j.cin:], layers, r.Grads, i)
 			ex := &o.res.Images[i].Explanations[ti]
 			ex.Map = j.fullGradCombine(maps)
 		}
 	}
 	return o, nil
+}
+
+// fullGradLayerMaps writes into maps[l] the bias term of layers[l] for
+// image i: sum_k norm(|b_k * G_k|) at the layer's resolution, resized to
+// the input size. The layers are shared among the model's threads (each
+// layer's map is computed by one of them, in the same order of operations
+// as alone, so the result does not depend on the number of threads).
+func (j *job) fullGradLayerMaps(maps [][]float32, layers []biasLayer, grads map[string]*tensor.Tensor, i int) {
+	// Largest layers first, so that the threads finish together.
+	order := make([]int, len(layers))
+	size := make([]int, len(layers))
+	for l, b := range layers {
+		order[l] = l
+		size[l] = tensor.Size(grads[b.out].Shape[1:])
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return size[b] - size[a] })
+	workers := j.e.m.Threads
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(min(workers, len(layers)), 1)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			var sum []float64
+			var m []float32
+			for {
+				q := int(next.Add(1) - 1)
+				if q >= len(order) {
+					return
+				}
+				l := order[q]
+				g := grads[layers[l].out]
+				_, C, h, w := NCHW.dims(g.Shape)
+				P := h * w
+				sum = slices.Grow(sum[:0], P)[:P]
+				clear(sum)
+				m = slices.Grow(m[:0], P)[:P]
+				biasTerm(sum, m, g.F[i*C*P:(i+1)*C*P], layers[l].bias)
+				s := make([]float32, P)
+				for p, v := range sum {
+					s[p] = float32(v)
+				}
+				maps[l] = resizeHalfPixel(s, h, w, j.H, j.W)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// biasTerm adds to sum, for every channel k of the gradient g (C planes of
+// len(sum) values, C = len(bias)), the plane |bias_k * g_k| min-max
+// normalised as minMax does with minMaxEps; m is scratch of len(sum).
+// The values are never negative (nor -0), so plain comparisons find the
+// same minimum and maximum as math.Min and math.Max.
+func biasTerm(sum []float64, m, g, bias []float32) {
+	P := len(sum)
+	m = m[:P]
+	for k, bk := range bias {
+		gk := g[k*P : (k+1)*P]
+		gk = gk[:len(m)]
+		lo := float32(math.Inf(1))
+		hi := float32(0)
+		for p, v := range gk {
+			a := float32(math.Abs(float64(bk * v)))
+			m[p] = a
+			if a < lo {
+				lo = a
+			}
+			if a > hi {
+				hi = a
+			}
+		}
+		lo64 := float64(lo)
+		d := float64(hi) - lo64 + minMaxEps
+		s := sum[:len(m)]
+		for p, a := range m {
+			s[p] += float64(float32((float64(a) - lo64) / d))
+		}
+	}
 }
 
 // fullGradCombine sums the FullGrad terms and normalises the sum. With
