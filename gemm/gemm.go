@@ -106,9 +106,25 @@ func SgemmWith(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 	// Packing A costs about as much as multiplying it by a few dozen
 	// columns: below directMaxN columns, read it in place if the cache
 	// allows (a single column sliver reads each sliver of A only once).
-	pr.direct = pr.ks.directA && !transA && n <= directMaxN &&
-		(n <= pr.ks.nr || directOK(lda, pr.kc, pr.ks.mr))
+	pr.direct = pr.ks.readsInPlace(n, pr.kc, lda, transA)
 	pr.run()
+}
+
+// ReadsAInPlace reports whether SgemmWith reads a non-transposed A with k
+// columns and row stride lda in place, rather than packing it on every
+// call, in a product with n columns. When it does not, packing A once with
+// PackA saves that copy on each call: worth it for weights multiplied
+// often, such as those of a convolution.
+func ReadsAInPlace(n, k, lda int) bool {
+	ks := current.Load()
+	return ks.readsInPlace(n, blockDepth(k, ks.kc), lda, false)
+}
+
+// readsInPlace reports whether the kernels read A in place for a product
+// of n columns with k blocks of kc.
+func (ks *kernelSet) readsInPlace(n, kc, lda int, transA bool) bool {
+	return ks.directA && !transA && n <= directMaxN &&
+		(n <= ks.nr || directOK(lda, kc, ks.mr))
 }
 
 // checkMatrix panics unless x can hold a rows x cols row-major matrix with

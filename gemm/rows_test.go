@@ -201,3 +201,36 @@ func maxDiff(a, b []float32) float64 {
 	}
 	return d
 }
+
+// TestReadsAInPlace checks the advice on packing weights once: wide
+// products and rows that alias in the cache pack A, narrow products with
+// harmless strides read it in place, on the families that can.
+func TestReadsAInPlace(t *testing.T) {
+	for _, ks := range kernelSets() {
+		t.Run(ks.name, func(t *testing.T) {
+			useKernel(t, ks)
+			// Rows 4 or 8 KiB apart fall into the same cache sets: more
+			// rows per tile than the ways allotted to A (8) evict
+			// each other.
+			alias := ks.mr <= 8
+			for _, c := range []struct {
+				n, k, lda int
+				want      bool
+			}{
+				{49, 4608, 4608, true},
+				{49, 2048, 2048, alias},
+				{196, 1024, 1024, alias},
+				{1000, 64, 64, false}, // too many columns
+				{8, 2048, 2048, true}, // one column sliver reads each row once
+			} {
+				want := c.want && ks.directA
+				if c.n <= ks.nr && ks.directA {
+					want = true
+				}
+				if got := ReadsAInPlace(c.n, c.k, c.lda); got != want {
+					t.Errorf("ReadsAInPlace(%d, %d, %d) = %v, want %v", c.n, c.k, c.lda, got, want)
+				}
+			}
+		})
+	}
+}

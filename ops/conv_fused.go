@@ -156,9 +156,11 @@ func (f *FusedConv) shape(x []int) (*convShape, error) {
 	return f.op.shape(x, f.wShape, bs)
 }
 
-// packMinCols is the most columns of a product for which gemm reads the
-// weights in place rather than packing them on every call (gemm's
-// directMaxN).
+// packMinCols is the most columns of a product for which gemm may read
+// the weights in place rather than packing them on every call (gemm's
+// directMaxN); it packs them anyway when their row stride would make the
+// rows evict each other from the cache (gemm.ReadsAInPlace), so those are
+// packed once too.
 const packMinCols = 256
 
 // packWeights packs each group's weights once.
@@ -196,7 +198,7 @@ func (f *FusedConv) Forward(ctx *Ctx, x *tensor.Tensor, residual, y []float32) e
 		return fmt.Errorf("FusedConv: input of shape %v has %d elements", x.Shape, len(x.F))
 	}
 	ep := convEpilogue{bias: f.bias, residual: residual, clamp: f.clamp, lo: f.lo, hi: f.hi}
-	if p := s.g.outSize(); p > packMinCols || s.n > 1 && s.n*p > packMinCols {
+	if p := s.g.outSize(); p > packMinCols || s.n > 1 && s.n*p > packMinCols || !gemm.ReadsAInPlace(p, s.kRows(), s.kRows()) {
 		ep.packed = f.packWeights(s)
 	}
 	convForward(ctx, s, x.F, f.w, y, &ep)
