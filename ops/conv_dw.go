@@ -38,7 +38,7 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 			}
 			wm := w[m*ks : (m+1)*ks]
 			if l != nil {
-				convDepthwise3x3Plane(l, g, xc, wm, b, rp, yp, ep, *buf)
+				convDepthwise3x3Plane(l, xc, wm, b, rp, yp, ep, *buf)
 				continue
 			}
 			convDepthwisePlane(g, xc, wm, b, rp, yp, ep, *buf)
@@ -130,8 +130,8 @@ func dw3x3OK(g *winGeom) bool {
 //   - With stride 2 the input is first split into its four phases (even
 //     and odd rows times even and odd columns), each a plane of oh x ow
 //     (one row or column more when the input has row 2*oh or column 2*ow
-//     and the window reaches it) with zeros where it runs past the input:
-//     input element (2r+p, 2c+q) is element (r, c) of phase (p, q). Tap
+//     and the window reaches it): input element (2r+p, 2c+q) is element
+//     (r, c) of phase (p, q). Tap
 //     (kh, kw) reads input row 2*oy + kh-pt, that is row oy + (kh-pt)>>1
 //     of row phase (kh-pt)&1, and likewise for columns, so a stride-2
 //     convolution becomes nine stride-1 reads of the phases and computes
@@ -142,15 +142,18 @@ func dw3x3OK(g *winGeom) bool {
 // i = oy*ow + ox reads source index i + dr*srcW + dc for every tap, so
 // the whole plane is one call of the kernel over the flattened plane,
 // however narrow its rows ("plane mode"); otherwise each row is one call.
-// Reads outside the source are left out by per-lane masks: a table with
+// Reads outside the input are left out by per-lane masks: a table with
 // an entry of nine 16-bit masks (one per tap) for every 16 outputs of a
 // call, the entries of row mode starting afresh at each row. The kernel
 // (dwPlane) computes y[i] = min(max(b + Σ w[t]*x_t[i], lo), hi) over the
-// taps whose mask bit is set for i.
+// taps whose mask bit is set for i; 3x3 max pooling (maxPool3x3Plane)
+// takes the same path with a maximum in place of the sum (dwMaxPlane).
 
 // dwLayout is how the 3x3 path computes every plane of one convolution.
 type dwLayout struct {
 	stride     int
+	ih, iw     int
+	pt, pl     int // padding at the top and left
 	oh, ow     int
 	srcH, srcW int
 	plane      bool   // one kernel call per plane, else one per row
@@ -170,7 +173,7 @@ const dwMaskEntry = 16
 // newDwLayout plans the 3x3 path for g (see dw3x3OK).
 func newDwLayout(g *winGeom) *dwLayout {
 	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
-	l := &dwLayout{stride: g.s[1], oh: oh, ow: ow}
+	l := &dwLayout{stride: g.s[1], ih: ih, iw: iw, pt: g.pb[1], pl: g.pb[2], oh: oh, ow: ow}
 	for k := range 3 {
 		a, b := k-g.pb[1], k-g.pb[2]
 		if l.stride == 1 {
@@ -216,31 +219,29 @@ func (l *dwLayout) scratch(residual bool) int {
 }
 
 // dwMaskKey identifies a mask table.
-type dwMaskKey struct {
-	oh, ow, srcH, srcW int
-	dr, dc             [3]int
-}
+type dwMaskKey struct{ stride, ih, iw, pt, pl, oh, ow int }
 
 // dwMaskCache holds the mask tables built so far (a few per network).
 var dwMaskCache sync.Map // dwMaskKey -> []uint16
 
 // dwMasks returns the kernel's mask table for l: for every 16 outputs of
-// a call and every tap t, bit j of entry element t is set when output j
-// reads inside the source (0 <= oy+dr[t/3] < srcH, 0 <= ox+dc[t%3] <
-// srcW). Plane mode has one call over the plane, row mode one per row,
-// each row's entries (rowEntries of them) starting at a new entry. An
-// entry more than needed lets the kernel read the entry after the last
-// whole vector of a call.
+// a call and every tap t = 3*kh+kw, bit j of entry element t is set when
+// output j reads inside the input (row stride*oy+kh-pt, column
+// stride*ox+kw-pl), so that neither the padding nor what the phase planes
+// hold past the input is ever read. Plane mode has one call over the
+// plane, row mode one per row, each row's entries (rowEntries of them)
+// starting at a new entry. An entry more than needed lets the kernel read
+// the entry after the last whole vector of a call.
 func dwMasks(l *dwLayout) []uint16 {
-	key := dwMaskKey{l.oh, l.ow, l.srcH, l.srcW, l.dr, l.dc}
+	key := dwMaskKey{l.stride, l.ih, l.iw, l.pt, l.pl, l.oh, l.ow}
 	if t, ok := dwMaskCache.Load(key); ok {
 		return t.([]uint16)
 	}
 	var t []uint16
 	set := func(e []uint16, j, oy, ox int) {
 		for tap := range 9 {
-			r, c := oy+l.dr[tap/3], ox+l.dc[tap%3]
-			if r >= 0 && r < l.srcH && c >= 0 && c < l.srcW {
+			r, c := l.stride*oy+tap/3-l.pt, l.stride*ox+tap%3-l.pl
+			if r >= 0 && r < l.ih && c >= 0 && c < l.iw {
 				e[tap] |= 1 << j
 			}
 		}
@@ -296,29 +297,46 @@ func dwSplit2Go(ph, x []float32, rows, iw, ow, psz int) {
 	}
 }
 
-// convDepthwise3x3Plane computes one output plane of a 3x3 depthwise
-// convolution laid out by l (see dwLayout); buf has l.scratch floats.
-func convDepthwise3x3Plane(l *dwLayout, g *winGeom, xc, wm []float32, b float32, rp, yp []float32, ep *convEpilogue, buf []float32) {
-	var src [9][]float32
+// sources sets the plane each tap reads for input plane xc: xc itself
+// with stride 1, else its phase planes, split into buf (l.phases floats).
+// What the phase planes hold past the input is never read.
+func (l *dwLayout) sources(src *[9][]float32, xc, buf []float32) {
 	if l.stride == 1 {
 		for t := range src {
 			src[t] = xc
 		}
-	} else {
-		ih, iw, sw := g.in[1], g.in[2], l.srcW
-		psz := l.srcH * sw
-		ph := buf[:l.phases]
-		rows := min(ih, 2*l.srcH)
-		dwSplit2(ph, xc, rows, iw, sw, psz)
-		// Phase rows past the input are zero.
-		for r := rows; r < 2*l.srcH; r++ {
-			clear(ph[(r&1*2)*psz+r>>1*sw:][:sw])
-			clear(ph[(r&1*2+1)*psz+r>>1*sw:][:sw])
-		}
-		for t := range src {
-			src[t] = ph[l.src[t]*psz : (l.src[t]+1)*psz]
+		return
+	}
+	sw := l.srcW
+	psz := l.srcH * sw
+	ph := buf[:l.phases]
+	dwSplit2(ph, xc, min(l.ih, 2*l.srcH), l.iw, sw, psz)
+	for t := range src {
+		src[t] = ph[l.src[t]*psz : (l.src[t]+1)*psz]
+	}
+}
+
+// each calls fn for every kernel call of a plane: the outputs and the
+// taps' offsets and masks.
+func (l *dwLayout) each(out []float32, fn func(y []float32, off [9]int, masks []uint16)) {
+	if l.plane {
+		fn(out[:l.oh*l.ow], l.off, l.masks)
+		return
+	}
+	off := l.off
+	for oy := range l.oh {
+		fn(out[oy*l.ow:(oy+1)*l.ow], off, l.masks[oy*l.rowEntries*dwMaskEntry:])
+		for t := range off {
+			off[t] += l.srcW
 		}
 	}
+}
+
+// convDepthwise3x3Plane computes one output plane of a 3x3 depthwise
+// convolution laid out by l (see dwLayout); buf has l.scratch floats.
+func convDepthwise3x3Plane(l *dwLayout, xc, wm []float32, b float32, rp, yp []float32, ep *convEpilogue, buf []float32) {
+	var src [9][]float32
+	l.sources(&src, xc, buf)
 	var w9 [9]float32
 	copy(w9[:], wm)
 	lo, hi := negInf, posInf
@@ -332,17 +350,45 @@ func convDepthwise3x3Plane(l *dwLayout, g *winGeom, xc, wm []float32, b float32,
 	if l.plane {
 		dwPlane(out, &src, &l.off, &w9, b, lo, hi, l.masks)
 	} else {
-		off := l.off
-		for oy := range l.oh {
-			dwPlane(out[oy*l.ow:(oy+1)*l.ow], &src, &off, &w9, b, lo, hi, l.masks[oy*l.rowEntries*dwMaskEntry:])
-			for t := range off {
-				off[t] += l.srcW
-			}
-		}
+		l.each(out, func(y []float32, off [9]int, masks []uint16) {
+			dwPlane(y, &src, &off, &w9, b, lo, hi, masks)
+		})
 	}
 	if rp != nil {
 		convStoreRow(yp, out, rp, ep)
 	}
+}
+
+// dwMaxPlaneGo is dwMaxPlane in Go.
+func dwMaxPlaneGo(y []float32, src *[9][]float32, off *[9]int, masks []uint16) {
+	lowest := negInf
+	for i := range y {
+		m := masks[i>>4*dwMaskEntry:][:9]
+		bit := uint16(1) << (i & 15)
+		v := lowest
+		for t := range 9 {
+			if m[t]&bit != 0 {
+				v = max(v, src[t][off[t]+i])
+			}
+		}
+		y[i] = v
+	}
+}
+
+// maxPool3x3Plane computes one output plane of a 3x3 max pooling (see
+// dw3x3OK) laid out by l, like convDepthwise3x3Plane: the maximum of the
+// window's taps inside the input, the lowest value for a window with
+// none. NaN inputs are not treated consistently.
+func maxPool3x3Plane(l *dwLayout, xc, yp, buf []float32) {
+	var src [9][]float32
+	l.sources(&src, xc, buf)
+	if l.plane {
+		dwMaxPlane(yp, &src, &l.off, l.masks)
+		return
+	}
+	l.each(yp, func(y []float32, off [9]int, masks []uint16) {
+		dwMaxPlane(y, &src, &off, masks)
+	})
 }
 
 // convDepthwiseBackwardData scatters dy back through the depthwise kernel;

@@ -26,6 +26,12 @@ type dwArgs struct {
 //go:noescape
 func dwKernelAVX512(y *float32, n int, a *dwArgs)
 
+// dwMaxAVX512 computes dwMaxPlane for n outputs, given as a (a.b is the
+// lowest value; a.w, a.lo and a.hi are not used).
+//
+//go:noescape
+func dwMaxAVX512(y *float32, n int, a *dwArgs)
+
 // dwSplit2AVX512 is dwSplit2 for rows >= 1 and ow >= 1.
 //
 //go:noescape
@@ -48,6 +54,23 @@ func dwPlane(y []float32, src *[9][]float32, off *[9]int, w *[9]float32, b, lo, 
 	// The assembly reads the entry after the last whole vector.
 	a.masks = &masks[:(len(y)/16+1)*dwMaskEntry][0]
 	dwKernelAVX512(&y[0], len(y), &a)
+}
+
+// dwMaxPlane is dwPlane with a maximum: y[i] is the largest
+// src[t][off[t]+i] over the taps whose mask bit is set for i (the lowest
+// value when none is).
+func dwMaxPlane(y []float32, src *[9][]float32, off *[9]int, masks []uint16) {
+	if !useDwAVX512 || len(y) == 0 {
+		dwMaxPlaneGo(y, src, off, masks)
+		return
+	}
+	a := dwArgs{b: negInf}
+	for t := range a.src {
+		a.src[t] = &src[t][0]
+		a.off[t] = 4 * off[t]
+	}
+	a.masks = &masks[:(len(y)/16+1)*dwMaskEntry][0]
+	dwMaxAVX512(&y[0], len(y), &a)
 }
 
 // dwSplit2 splits the first rows rows of input plane x (rows of iw) into

@@ -82,6 +82,45 @@ GLOBL dwodd<>(SB), RODATA|NOPTR, $64
 	VMAXPS Z12, Z10, Z12 \
 	VMINPS Z12, Z11, Z12
 
+// DWSETUP loads the taps' addresses of the dwArgs at SI, advanced past
+// the CX (a multiple of 16) outputs of the whole vectors, into R8-R13,
+// AX, BX and DX, the output address likewise into DI, the table entry of
+// the tail into CX and -CX into SI (setting the flags).
+#define DWSETUP \
+	MOVQ 0(SI), R8 \
+	ADDQ 72(SI), R8 \
+	LEAQ (R8)(CX*4), R8 \
+	MOVQ 8(SI), R9 \
+	ADDQ 80(SI), R9 \
+	LEAQ (R9)(CX*4), R9 \
+	MOVQ 16(SI), R10 \
+	ADDQ 88(SI), R10 \
+	LEAQ (R10)(CX*4), R10 \
+	MOVQ 24(SI), R11 \
+	ADDQ 96(SI), R11 \
+	LEAQ (R11)(CX*4), R11 \
+	MOVQ 32(SI), R12 \
+	ADDQ 104(SI), R12 \
+	LEAQ (R12)(CX*4), R12 \
+	MOVQ 40(SI), R13 \
+	ADDQ 112(SI), R13 \
+	LEAQ (R13)(CX*4), R13 \
+	MOVQ 48(SI), AX \
+	ADDQ 120(SI), AX \
+	LEAQ (AX)(CX*4), AX \
+	MOVQ 56(SI), BX \
+	ADDQ 128(SI), BX \
+	LEAQ (BX)(CX*4), BX \
+	MOVQ 64(SI), DX \
+	ADDQ 136(SI), DX \
+	LEAQ (DX)(CX*4), DX \
+	MOVQ y+0(FP), DI \
+	LEAQ (DI)(CX*4), DI \
+	MOVQ 192(SI), SI \
+	LEAQ (SI)(CX*2), SI \
+	XCHGQ SI, CX \
+	NEGQ SI
+
 // func dwKernelAVX512(y *float32, n int, a *dwArgs)
 //
 // y[i] = min(max(b + Σ_t w[t]*x_t[i], lo), hi) for i in [0, n), where
@@ -106,39 +145,7 @@ TEXT ·dwKernelAVX512(SB), NOSPLIT, $0-24
 	VBROADCASTSS 180(SI), Z9
 	VBROADCASTSS 184(SI), Z10
 	VBROADCASTSS 188(SI), Z11
-	MOVQ 0(SI), R8
-	ADDQ 72(SI), R8
-	LEAQ (R8)(CX*4), R8
-	MOVQ 8(SI), R9
-	ADDQ 80(SI), R9
-	LEAQ (R9)(CX*4), R9
-	MOVQ 16(SI), R10
-	ADDQ 88(SI), R10
-	LEAQ (R10)(CX*4), R10
-	MOVQ 24(SI), R11
-	ADDQ 96(SI), R11
-	LEAQ (R11)(CX*4), R11
-	MOVQ 32(SI), R12
-	ADDQ 104(SI), R12
-	LEAQ (R12)(CX*4), R12
-	MOVQ 40(SI), R13
-	ADDQ 112(SI), R13
-	LEAQ (R13)(CX*4), R13
-	MOVQ 48(SI), AX
-	ADDQ 120(SI), AX
-	LEAQ (AX)(CX*4), AX
-	MOVQ 56(SI), BX
-	ADDQ 128(SI), BX
-	LEAQ (BX)(CX*4), BX
-	MOVQ 64(SI), DX
-	ADDQ 136(SI), DX
-	LEAQ (DX)(CX*4), DX
-	MOVQ y+0(FP), DI
-	LEAQ (DI)(CX*4), DI
-	MOVQ 192(SI), SI
-	LEAQ (SI)(CX*2), SI
-	XCHGQ SI, CX // CX: table entry of the tail, SI: -16*full
-	NEGQ SI
+	DWSETUP
 	JEQ tail
 
 loop:
@@ -182,6 +189,71 @@ done:
 	VZEROUPPER
 	RET
 
+// DWMAX takes the maximum of tap t (memory operand m) and Za under mask K
+// from offset 2t of the table entry at e; DWMAXT also under the tail
+// mask K7.
+#define DWMAX(e, t, K, m, Za) \
+	KMOVW (2*t)e, K \
+	VMAXPS m, Za, K, Za
+
+#define DWMAXT(e, t, K, m, Za) \
+	KMOVW (2*t)e, K \
+	KANDW K7, K, K \
+	VMAXPS m, Za, K, Za
+
+// func dwMaxAVX512(y *float32, n int, a *dwArgs)
+//
+// y[i] = the largest x_t[i] over the taps t whose mask bit is set for i,
+// a.b if none is; the layout of dwKernelAVX512.
+TEXT ·dwMaxAVX512(SB), NOSPLIT, $0-24
+	MOVQ a+16(FP), SI
+	MOVQ n+8(FP), CX
+	ANDQ $-16, CX
+	VBROADCASTSS 180(SI), Z9
+	DWSETUP
+	JEQ maxtail
+
+maxloop:
+	VMOVAPS Z9, Z12
+	VMOVAPS Z9, Z13
+	DWMAX((CX)(SI*2), 0, K1, (R8)(SI*4), Z12)
+	DWMAX((CX)(SI*2), 3, K2, (R11)(SI*4), Z13)
+	DWMAX((CX)(SI*2), 1, K3, (R9)(SI*4), Z12)
+	DWMAX((CX)(SI*2), 4, K4, (R12)(SI*4), Z13)
+	DWMAX((CX)(SI*2), 2, K5, (R10)(SI*4), Z12)
+	DWMAX((CX)(SI*2), 6, K6, (AX)(SI*4), Z13)
+	DWMAX((CX)(SI*2), 5, K1, (R13)(SI*4), Z12)
+	DWMAX((CX)(SI*2), 8, K2, (DX)(SI*4), Z13)
+	DWMAX((CX)(SI*2), 7, K3, (BX)(SI*4), Z12)
+	VMAXPS Z13, Z12, Z12
+	VMOVUPS Z12, (DI)(SI*4)
+	ADDQ $16, SI
+	JNE maxloop
+
+maxtail:
+	MOVQ n+8(FP), SI
+	ANDQ $15, SI
+	JEQ maxdone
+	LEAQ dwlow<>(SB), R14
+	KMOVW (R14)(SI*2), K7
+	VMOVAPS Z9, Z12
+	VMOVAPS Z9, Z13
+	DWMAXT((CX), 0, K1, (R8), Z12)
+	DWMAXT((CX), 3, K2, (R11), Z13)
+	DWMAXT((CX), 1, K3, (R9), Z12)
+	DWMAXT((CX), 4, K4, (R12), Z13)
+	DWMAXT((CX), 2, K5, (R10), Z12)
+	DWMAXT((CX), 6, K6, (AX), Z13)
+	DWMAXT((CX), 5, K1, (R13), Z12)
+	DWMAXT((CX), 8, K2, (DX), Z13)
+	DWMAXT((CX), 7, K3, (BX), Z12)
+	VMAXPS Z13, Z12, Z12
+	VMOVUPS Z12, K7, (DI)
+
+maxdone:
+	VZEROUPPER
+	RET
+
 // DWLANES sets K to the mask of the first clamp(v, 0, 16) lanes, v in AX;
 // BX holds dwlow<>; AX and DX are clobbered.
 #define DWLANES(K) \
@@ -198,7 +270,9 @@ done:
 // For each input row r < rows (of iw elements at x), the even columns go
 // to row r>>1 of phase plane 2*(r&1) and the odd ones to phase plane
 // 2*(r&1)+1 (planes of psz elements at ph, rows of ow), zero past the
-// input; rows >= 1 and ow >= 1.
+// input; rows >= 1 and ow >= 1. Chunks of 16 outputs that read 32 whole
+// input elements and write 16 whole outputs (c' < R14 = min(ow, iw/2)
+// rounded down to 16) need no masks.
 TEXT ·dwSplit2AVX512(SB), NOSPLIT, $0-48
 	MOVQ ph+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -209,6 +283,11 @@ TEXT ·dwSplit2AVX512(SB), NOSPLIT, $0-48
 	LEAQ dwlow<>(SB), BX
 	VMOVDQU32 dweven<>(SB), Z30
 	VMOVDQU32 dwodd<>(SB), Z31
+	MOVQ R9, R14
+	SHRQ $1, R14
+	CMPQ R14, R10
+	CMOVQGT R10, R14
+	ANDQ $-16, R14
 	XORQ R8, R8 // r
 
 row:
@@ -224,6 +303,24 @@ row:
 	ADDQ DI, R12
 	LEAQ (R12)(R11*1), R13
 	XORQ CX, CX // c'
+	CMPQ CX, R14
+	JGE edge
+
+whole:
+	VMOVUPS (SI)(CX*8), Z1
+	VMOVUPS 64(SI)(CX*8), Z2
+	VMOVAPS Z1, Z3
+	VPERMT2PS Z2, Z30, Z3
+	VPERMT2PS Z2, Z31, Z1
+	VMOVUPS Z3, (R12)(CX*4)
+	VMOVUPS Z1, (R13)(CX*4)
+	ADDQ $16, CX
+	CMPQ CX, R14
+	JLT whole
+
+edge:
+	CMPQ CX, R10
+	JGE next
 
 col:
 	MOVQ CX, AX
@@ -250,6 +347,7 @@ col:
 	CMPQ CX, R10
 	JLT col
 
+next:
 	LEAQ (SI)(R9*4), SI
 	INCQ R8
 	CMPQ R8, rows+16(FP)

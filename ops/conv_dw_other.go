@@ -15,3 +15,10 @@ func dwPlane(y []float32, src *[9][]float32, off *[9]int, w *[9]float32, b, lo, 
 // rows of ow, in ph: input element (r, c) goes to element (r>>1, c>>1) of
 // phase 2*(r&1) + c&1, and columns past the input are zero.
 func dwSplit2(ph, x []float32, rows, iw, ow, psz int) { dwSplit2Go(ph, x, rows, iw, ow, psz) }
+
+// dwMaxPlane is dwPlane with a maximum: y[i] is the largest
+// src[t][off[t]+i] over the taps whose mask bit is set for i (the lowest
+// value when none is).
+func dwMaxPlane(y []float32, src *[9][]float32, off *[9]int, masks []uint16) {
+	dwMaxPlaneGo(y, src, off, masks)
+}

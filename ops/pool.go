@@ -303,9 +303,21 @@ func (o *poolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		idx = tensor.New(tensor.Int64, shape...)
 	}
 	grain := max(1, 1<<14/(p*g.kSize()+1))
+	var l *dwLayout // 3x3 max pooling on the depthwise path
+	if o.max && x.DType == tensor.Float32 && idx == nil && dw3x3OK(g) {
+		l = newDwLayout(g)
+	}
 	crewFor(ctx, planes, grain, func(lo, hi int) {
 		var arg []int
 		var rows []float32
+		if l != nil {
+			buf := getScratch(l.scratch(false))
+			defer putScratch(buf)
+			for pl := lo; pl < hi; pl++ {
+				maxPool3x3Plane(l, x.F[pl*inSz:(pl+1)*inSz], y.F[pl*p:(pl+1)*p], *buf)
+			}
+			return
+		}
 		if o.max {
 			arg = make([]int, p)
 		}

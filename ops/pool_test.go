@@ -337,3 +337,73 @@ func TestPoolErrors(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMaxPool times ResNet50's 3x3 stride-2 max pooling (64 planes of
+// 112x112 to 56x56, padding 1) on one and two threads.
+func BenchmarkMaxPool(b *testing.B) {
+	c := poolCase{x: []int{1, 64, 112, 112}, kernel: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}}
+	op, err := ops.New(poolNodeFor("MaxPool", c), 13)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := cvRand(1, c.x...)
+	for _, threads := range []int{1, 2} {
+		b.Run(map[int]string{1: "1thread", 2: "2threads"}[threads], func(b *testing.B) {
+			ctx := &ops.Ctx{Threads: threads}
+			for b.Loop() {
+				if _, err := op.Forward(ctx, []*tensor.Tensor{x}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestMaxPool3x3 checks the 3x3 max pooling path (masked vector maxima
+// over the input, or its stride-2 phases) against the float64 reference
+// on odd sizes, rows shorter and longer than a vector, every padding of 0
+// or 1 it takes, ceil_mode, batches and negative inputs (padding must
+// not win), on one and two threads.
+func TestMaxPool3x3(t *testing.T) {
+	var cases []poolCase
+	for _, hw := range [][2]int{{1, 1}, {2, 5}, {3, 3}, {7, 7}, {14, 15}, {6, 17}, {13, 33}, {12, 40}} {
+		for _, s := range []int{1, 2} {
+			for _, p := range [][]int{{1, 1, 1, 1}, {0, 0, 1, 1}, {0, 0, 0, 0}, {1, 0, 0, 1}} {
+				for _, ceil := range []bool{false, true} {
+					if hw[0]+p[0]+p[2] < 3 || hw[1]+p[1]+p[3] < 3 {
+						continue
+					}
+					cases = append(cases, poolCase{x: []int{2, 3, hw[0], hw[1]}, kernel: []int{3, 3},
+						strides: []int{s, s}, pads: p, ceil: ceil})
+				}
+			}
+		}
+	}
+	for i, c := range cases {
+		op, err := ops.New(poolNodeFor("MaxPool", c), 13)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := cvRand(uint64(i), c.x...)
+		for j := range x.F {
+			x.F[j] -= 3 // all negative: a zero from the padding would win
+		}
+		vals, err := op.Infer(cvValues([]*tensor.Tensor{x}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := refPool(x, true, false, c.kernel, c.strides, nil, c.pads, vals[0].Shape[2:])
+		for _, threads := range []int{1, 2} {
+			out, err := op.Forward(&ops.Ctx{Threads: threads}, []*tensor.Tensor{x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, v := range out[0].F {
+				if float64(v) != want[j] {
+					t.Fatalf("%v stride %d pads %v ceil %v, %d threads: element %d is %g, want %g",
+						c.x, c.strides[0], c.pads, c.ceil, threads, j, v, want[j])
+				}
+			}
+		}
+	}
+}
