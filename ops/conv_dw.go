@@ -391,12 +391,90 @@ func maxPool3x3Plane(l *dwLayout, xc, yp, buf []float32) {
 	})
 }
 
+// dwBackwardGeom returns, for a depthwise 3x3 window g, the geometry of
+// the forward convolution that gives its input gradient, if the 3x3 path
+// takes it: a 3x3 stride-1 convolution with one element of padding on
+// every side and the weights turned by 180 degrees, of the output
+// gradient itself (stride 1 with padding 1, where the output has the
+// input's size) or of the output gradient spread with zeros to the
+// input's size (stride 2: dy[oy][ox] at row 2*oy+1-pt, column 2*ox+1-pl).
+// For stride 1, dx[r][c] = Σ w[kh][kw] dy[r+1-kh][c+1-kw]; for stride 2
+// the same holds of the spread gradient, whose other elements are zero.
+func dwBackwardGeom(g *winGeom) (winGeom, bool) {
+	var b winGeom
+	if !dw3x3OK(g) {
+		return b, false
+	}
+	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
+	pt, pl := g.pb[1], g.pb[2]
+	switch g.s[1] {
+	case 1:
+		if pt != 1 || pl != 1 || oh != ih || ow != iw {
+			return b, false
+		}
+	case 2:
+		if 2*(oh-1)+1-pt >= ih || 2*(ow-1)+1-pl >= iw {
+			return b, false
+		}
+	}
+	b = winGeom{nsp: 2, in: [winMaxDims]int{1, ih, iw}, out: [winMaxDims]int{1, ih, iw},
+		k: [winMaxDims]int{1, 3, 3}, s: [winMaxDims]int{1, 1, 1}, d: [winMaxDims]int{1, 1, 1},
+		pb: [winMaxDims]int{0, 1, 1}, pe: [winMaxDims]int{0, 1, 1}}
+	return b, true
+}
+
 // convDepthwiseBackwardData scatters dy back through the depthwise kernel;
-// work is split by input plane so that no two goroutines write one.
+// work is split by input plane so that no two goroutines write one. The
+// 3x3 windows of dwBackwardGeom run as forward 3x3 convolutions, each
+// output channel of a group writing (the first) or adding to its input
+// plane; dx is zeroed on entry.
 func convDepthwiseBackwardData(ctx *Ctx, s *convShape, dy, w, dx []float32) {
 	inSz, p, ks, mg := s.g.inSize(), s.g.outSize(), s.g.kSize(), s.mg()
 	g := &s.g
 	oh, ow, sw := g.out[1], g.out[2], g.s[2]
+	if bg, ok := dwBackwardGeom(g); ok {
+		l := newDwLayout(&bg)
+		spread := 0
+		if g.s[1] == 2 {
+			spread = inSz
+		}
+		ep := &convEpilogue{lo: negInf, hi: posInf}
+		iw, pt, pl := g.in[2], g.pb[1], g.pb[2]
+		crewFor(ctx, s.n*s.c, max(1, 1<<14/(mg*ks*inSz+1)), func(lo, hi int) {
+			buf := getScratch(spread + l.scratch(true))
+			defer putScratch(buf)
+			z, scratch := (*buf)[:spread], (*buf)[spread:]
+			for pl0 := lo; pl0 < hi; pl0++ {
+				n, c := pl0/s.c, pl0%s.c
+				dc := dx[pl0*inSz : (pl0+1)*inSz]
+				for m := c * mg; m < (c+1)*mg; m++ {
+					src := dy[(n*s.m+m)*p:][:p]
+					if spread > 0 {
+						clear(z)
+						for oy := range oh {
+							zr := z[(2*oy+1-pt)*iw:][:iw]
+							for ox, v := range src[oy*ow : (oy+1)*ow] {
+								zr[2*ox+1-pl] = v
+							}
+						}
+						src = z
+					}
+					var wf [9]float32
+					for t := range wf {
+						wf[t] = w[m*9+8-t]
+					}
+					// dx is zeroed: the first output channel of the
+					// group writes it, the others add to it.
+					var rp []float32
+					if m > c*mg {
+						rp = dc
+					}
+					convDepthwise3x3Plane(l, src, wf[:], 0, rp, dc, ep, scratch)
+				}
+			}
+		})
+		return
+	}
 	crewFor(ctx, s.n*s.c, max(1, 1<<14/(mg*ks*p+1)), func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			n, c := pl/s.c, pl%s.c

@@ -277,3 +277,96 @@ func TestDwSplit2(t *testing.T) {
 		}
 	}
 }
+
+// TestDepthwiseBackwardData checks the depthwise input gradient (the 3x3
+// windows that run as forward convolutions, stride 1 and 2, and the
+// general path) against the float64 transpose of the forward sum on odd
+// sizes, batches and channel multipliers, on one and two threads.
+func TestDepthwiseBackwardData(t *testing.T) {
+	type tc struct {
+		n, c, mg, h, w, s int
+		pads              []int
+	}
+	var cases []tc
+	for _, hw := range [][2]int{{1, 1}, {3, 3}, {5, 7}, {7, 7}, {14, 14}, {6, 17}, {13, 33}, {12, 40}} {
+		for _, s := range []int{1, 2} {
+			for _, p := range [][]int{{1, 1, 1, 1}, {0, 0, 1, 1}, {1, 1, 0, 0}, {0, 0, 0, 0}, {1, 0, 1, 0}} {
+				if hw[0]+p[0]+p[2] < 3 || hw[1]+p[1]+p[3] < 3 {
+					continue
+				}
+				cases = append(cases, tc{1, 2, 1, hw[0], hw[1], s, p})
+			}
+		}
+	}
+	cases = append(cases, tc{3, 3, 2, 11, 19, 1, []int{1, 1, 1, 1}}, tc{2, 2, 3, 10, 21, 2, []int{0, 0, 1, 1}},
+		tc{2, 3, 1, 15, 15, 2, []int{1, 1, 1, 1}})
+	rng := rand.New(rand.NewPCG(9, 10))
+	randn := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = rng.Float32()*2 - 1
+		}
+		return v
+	}
+	for _, c := range cases {
+		s := dwShape(t, c.n, c.c, c.h, c.w, 3, 3, []int{c.s, c.s}, c.pads, nil)
+		s.m = c.c * c.mg
+		g := &s.g
+		ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
+		w := randn(s.m * 9)
+		dy := randn(s.n * s.m * oh * ow)
+		want := make([]float64, s.n*s.c*ih*iw)
+		for n := range s.n {
+			for m := range s.m {
+				ch := m / c.mg
+				for oy := range oh {
+					for ox := range ow {
+						v := float64(dy[((n*s.m+m)*oh+oy)*ow+ox])
+						for kh := range 3 {
+							for kw := range 3 {
+								r, col := oy*c.s+kh-g.pb[1], ox*c.s+kw-g.pb[2]
+								if r >= 0 && r < ih && col >= 0 && col < iw {
+									want[((n*s.c+ch)*ih+r)*iw+col] += v * float64(w[m*9+kh*3+kw])
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		for _, threads := range []int{1, 2} {
+			dx := make([]float32, len(want))
+			convDepthwiseBackwardData(&Ctx{Threads: threads}, s, dy, w, dx)
+			for i, v := range dx {
+				if d := math.Abs(float64(v) - want[i]); !(d <= 1e-5*(1+math.Abs(want[i]))) {
+					t.Fatalf("n%d c%d mg%d %dx%d s%d pads %v, %d threads: element %d is %g, want %g",
+						c.n, c.c, c.mg, c.h, c.w, c.s, c.pads, threads, i, v, want[i])
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkDepthwiseBackward times the depthwise input gradient of each
+// MobileNetV2 layer on two threads.
+func BenchmarkDepthwiseBackward(b *testing.B) {
+	for _, l := range mobileNetDw {
+		b.Run(fmt.Sprintf("%dx%dx%d_s%d", l.c, l.h, l.w, l.s), func(b *testing.B) {
+			s := dwShape(b, 1, l.c, l.h, l.w, 3, 3, []int{l.s, l.s}, l.pads, nil)
+			w := make([]float32, s.m*9)
+			dy := make([]float32, s.m*s.g.outSize())
+			for i := range w {
+				w[i] = float32(i%7) - 3
+			}
+			for i := range dy {
+				dy[i] = float32(i%11) - 5
+			}
+			dx := make([]float32, s.c*s.g.inSize())
+			ctx := &Ctx{Threads: 2}
+			for b.Loop() {
+				clear(dx)
+				convDepthwiseBackwardData(ctx, s, dy, w, dx)
+			}
+		})
+	}
+}
