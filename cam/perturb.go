@@ -2,6 +2,9 @@ package cam
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/maphash"
+	"math"
 	"slices"
 
 	"github.com/gradcam/gradcam/engine"
@@ -38,43 +41,81 @@ func (j *job) scoreCAMWeights(ctx context.Context, x *tensor.Tensor, l layerInfo
 // masked by each of the given channels: the channel upsampled to the
 // input size with corner-aligned bilinear interpolation (PyTorch's
 // UpsamplingBilinear2d), min-max normalised with eps 1e-8, multiplied
-// into every input channel. The masked inputs run in batches of
-// Options.BatchSize (16, or the model's batch size when its input
-// declares a fixed one); cancelling ctx stops between batches.
+// into every input channel. Channels that give an image the same mask
+// bit for bit (every constant channel gives the zero mask) give it the
+// same masked input, which runs once (maskRuns). The distinct masked
+// inputs run in full batches of Options.BatchSize (16, or the model's
+// batch size when its input declares a fixed one; a last batch of that
+// fixed size is padded); cancelling ctx stops between batches.
 func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo, acts [][]float32, targets [][]Target, channels []int) ([][][]float64, error) {
+	declared := 0 // the model's fixed batch size, if any
+	if in := j.e.m.Inputs(); len(in) == 1 && len(in[0].Shape) > 0 && in[0].Shape[0].Value > 0 {
+		declared = int(in[0].Shape[0].Value)
+	}
 	bs := j.opt.BatchSize
 	if bs == 0 {
 		bs = 16
-		if in := j.e.m.Inputs(); len(in) == 1 && len(in[0].Shape) > 0 && in[0].Shape[0].Value > 0 {
-			bs = int(in[0].Shape[0].Value)
+		if declared > 0 {
+			bs = declared
 		}
 	}
 	HW := j.H * j.W
 	img := j.cin * HW
 	rz := newResizer(l.h, l.w, j.H, j.W, true)
-	nc := len(channels)
-	scores := make([][][]float64, j.n)
-	for i := range scores {
-		scores[i] = make([][]float64, len(targets[i]))
-		for t := range scores[i] {
-			scores[i][t] = make([]float64, nc)
-		}
-	}
-	total := j.n * nc
-	mask := make([]float32, HW)
-	for start := 0; start < total; start += bs {
+	set := newMaskRuns(rz, acts, l.p)
+	var runScores [][]float64 // per run, per target
+	shape := slices.Clone(x.Shape)
+	shape[0] = bs
+	batch := tensor.New(tensor.Float32, shape...)
+	pending := 0 // masked inputs in batch: the last runs
+	flush := func() error {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
-		b := min(bs, total-start)
-		shape := slices.Clone(x.Shape)
-		shape[0] = b
-		batch := tensor.New(tensor.Float32, shape...)
-		for q := 0; q < b; q++ {
-			i, k := (start+q)/nc, channels[(start+q)%nc]
-			rz.resize(mask, acts[i][k*l.p:(k+1)*l.p])
-			minMax(mask, scoreCAMEps)
-			src, dst := x.F[i*img:(i+1)*img], batch.F[q*img:(q+1)*img]
+		b := pending
+		pending = 0
+		in := batch
+		if b < bs {
+			if bs == declared {
+				// The model takes no other batch size: repeat the last
+				// masked image (its copies' scores are not read).
+				for q := b; q < bs; q++ {
+					copy(batch.F[q*img:(q+1)*img], batch.F[(b-1)*img:b*img])
+				}
+			} else {
+				in = tensor.FromFloat32(append([]int{b}, shape[1:]...), batch.F[:b*img])
+			}
+		}
+		r, err := j.e.m.Run(ctx, in, engine.Pass{Fetch: []string{j.e.logits}})
+		if err != nil {
+			return err
+		}
+		lg := r.Values[j.e.logits]
+		first := len(set.runs) - b
+		for q := range b {
+			i := set.runs[first+q].image
+			row := lg.F[q*j.classes : (q+1)*j.classes]
+			s := make([]float64, len(targets[i]))
+			for t, tg := range targets[i] {
+				s[t] = tg.score(row, j.opt.Score)
+			}
+			runScores = append(runScores, s)
+		}
+		return nil
+	}
+	of := make([][]int, j.n) // of[i][kk]: the run of image i masked by channels[kk]
+	mask := make([]float32, HW)
+	for i := range of {
+		of[i] = make([]int, len(channels))
+		src := x.F[i*img : (i+1)*img]
+		for kk, k := range channels {
+			scoreCAMMask(rz, mask, acts[i], k, l.p)
+			r, isNew := set.add(i, k, mask)
+			of[i][kk] = r
+			if !isNew {
+				continue
+			}
+			dst := batch.F[pending*img : (pending+1)*img]
 			if j.inLay == NCHW {
 				for c := 0; c < j.cin; c++ {
 					s, d := src[c*HW:(c+1)*HW], dst[c*HW:(c+1)*HW]
@@ -89,21 +130,109 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 					}
 				}
 			}
+			if pending++; pending == bs {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
 		}
-		r, err := j.e.m.Run(ctx, batch, engine.Pass{Fetch: []string{j.e.logits}})
-		if err != nil {
+	}
+	if pending > 0 {
+		if err := flush(); err != nil {
 			return nil, err
 		}
-		lg := r.Values[j.e.logits]
-		for q := 0; q < b; q++ {
-			i, kk := (start+q)/nc, (start+q)%nc
-			row := lg.F[q*j.classes : (q+1)*j.classes]
-			for t, tg := range targets[i] {
-				scores[i][t][kk] = tg.score(row, j.opt.Score)
+	}
+	scores := make([][][]float64, j.n)
+	for i := range scores {
+		scores[i] = make([][]float64, len(targets[i]))
+		for t := range scores[i] {
+			scores[i][t] = make([]float64, len(channels))
+			for kk := range channels {
+				scores[i][t][kk] = runScores[of[i][kk]][t]
 			}
 		}
 	}
 	return scores, nil
+}
+
+// scoreCAMMask writes into mask channel k of an image's activation a
+// (channel-major, P values a channel) as Score-CAM's mask: upsampled by
+// rz and min-max normalised with eps 1e-8.
+func scoreCAMMask(rz *resizer, mask, a []float32, k, P int) {
+	rz.resize(mask, a[k*P:(k+1)*P])
+	minMax(mask, scoreCAMEps)
+}
+
+// maskedRun is one masked input of Score-CAM: an image masked by a
+// channel's mask.
+type maskedRun struct{ image, channel int }
+
+// maskKey is where maskRuns looks for a mask: its image and hash.
+type maskKey struct {
+	image int
+	hash  uint64
+}
+
+// maskRuns lists Score-CAM's distinct masked inputs as they come: masks
+// are compared by a hash of their bits, and bit for bit when the hashes
+// are equal (the earlier mask recomputed from its channel, and kept once
+// it has been matched: typically the zero mask).
+type maskRuns struct {
+	rz    *resizer
+	acts  [][]float32 // per image, channel-major
+	p     int         // values per channel
+	seed  maphash.Seed
+	buf   []byte
+	other []float32
+	seen  map[maskKey][]int
+	kept  map[int][]float32 // masks of runs matched before
+	runs  []maskedRun
+}
+
+func newMaskRuns(rz *resizer, acts [][]float32, p int) *maskRuns {
+	return &maskRuns{rz: rz, acts: acts, p: p, seed: maphash.MakeSeed(),
+		seen: map[maskKey][]int{}, kept: map[int][]float32{}}
+}
+
+// add returns the run of image i masked by mask, the mask of channel k:
+// an earlier run when an earlier channel gave image i the same mask, else
+// a new run (isNew).
+func (s *maskRuns) add(i, k int, mask []float32) (run int, isNew bool) {
+	s.buf = s.buf[:0]
+	for _, v := range mask {
+		s.buf = binary.LittleEndian.AppendUint32(s.buf, math.Float32bits(v))
+	}
+	key := maskKey{i, maphash.Bytes(s.seed, s.buf)}
+	for _, r := range s.seen[key] {
+		m := s.kept[r]
+		if m == nil {
+			s.other = slices.Grow(s.other[:0], len(mask))[:len(mask)]
+			scoreCAMMask(s.rz, s.other, s.acts[i], s.runs[r].channel, s.p)
+			m = s.other
+		}
+		if sameBits(mask, m) {
+			if s.kept[r] == nil {
+				s.kept[r] = slices.Clone(m)
+			}
+			return r, false
+		}
+	}
+	s.runs = append(s.runs, maskedRun{image: i, channel: k})
+	s.seen[key] = append(s.seen[key], len(s.runs)-1)
+	return len(s.runs) - 1, true
+}
+
+// sameBits reports whether a and b hold the same bits.
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i, v := range a {
+		if math.Float32bits(v) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // ablationValue is what Ablation-CAM writes into an ablated channel when
@@ -118,8 +247,8 @@ const ablationValue = 1e7
 // min - 1e7 (pytorch-grad-cam's AblationLayer; for such layers the
 // reference lowers the value further for every channel of a batch of 32,
 // a side effect we do not copy). Only the graph downstream of the target
-// layer runs per channel (engine Editable + Rerun); cancelling ctx stops
-// between channels.
+// layer runs, for up to ablationBatch channels at once (engine Editable +
+// Rerun of stacked variants); cancelling ctx stops between those reruns.
 func (j *job) runAblation(ctx context.Context, x *tensor.Tensor, fixed [][]Target) (*outcome, error) {
 	targets := fixed
 	var o *outcome
@@ -152,37 +281,8 @@ func (j *job) runAblation(ctx context.Context, x *tensor.Tensor, fixed [][]Targe
 				fill[i] = mn - ablationValue
 			}
 		}
-		work := a.Clone()
-		idx := func(i, k, p int) int {
-			if l.layout == NHWC {
-				return (i*l.p+p)*l.c + k
-			}
-			return (i*l.c+k)*l.p + p
-		}
-		for k := 0; k < l.c; k++ {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			for i := 0; i < j.n; i++ {
-				for p := 0; p < l.p; p++ {
-					work.F[idx(i, k, p)] = fill[i]
-				}
-			}
-			out, err := r.Rerun(ctx, map[string]*tensor.Tensor{l.name: work}, []string{j.e.logits})
-			if err != nil {
-				return nil, err
-			}
-			lg := out[j.e.logits]
-			for i := 0; i < j.n; i++ {
-				row := j.row(lg, i)
-				for t, tg := range targets[i] {
-					sk[i][t][k] = float32(tg.score(row, j.opt.Score))
-				}
-				for p := 0; p < l.p; p++ {
-					q := idx(i, k, p)
-					work.F[q] = a.F[q]
-				}
-			}
+		if err := j.ablate(ctx, r, l, a, fill, s0, targets, sk); err != nil {
+			return nil, err
 		}
 		for i := range o.res.Images {
 			for t := range o.res.Images[i].Explanations {
@@ -202,4 +302,109 @@ func (j *job) runAblation(ctx context.Context, x *tensor.Tensor, fixed [][]Targe
 		}
 	}
 	return o, nil
+}
+
+// ablationBytes bounds the size of the stacked ablated activations that
+// one rerun takes: ablationBatch variants of ResNet50's last block (2048 x
+// 7 x 7, 392 KiB an image) fit, while an early layer, after which most of
+// the network reruns at k times the batch, takes only a few at a time.
+const ablationBytes = 16 << 20
+
+// ablationBatch is the most ablated channels one rerun computes: 32, as
+// pytorch-grad-cam's AblationCAM batches them (the results do not depend
+// on it).
+const ablationBatch = 32
+
+// ablate writes into sk[i][t][k] the score of target t of image i when
+// channel k of layer l (activation a, as run r computed it) is set to
+// fill[i]. A channel that already holds fill everywhere (a dead channel
+// after a ReLU) changes nothing and keeps the unablated score s0. The
+// others run stacked, several channels per Rerun; when the graph after
+// the layer does not keep the batch dimension (Rerun refuses stacked
+// variants), they run one at a time.
+func (j *job) ablate(ctx context.Context, r *engine.Result, l layerInfo, a *tensor.Tensor, fill []float32, s0 [][]float32, targets [][]Target, sk [][][]float32) error {
+	at := func(i, k, p int) int {
+		if l.layout == NHWC {
+			return (i*l.p+p)*l.c + k
+		}
+		return (i*l.c+k)*l.p + p
+	}
+	var todo []int
+	for k := 0; k < l.c; k++ {
+		same := true
+		for i := 0; i < j.n && same; i++ {
+			for p := 0; p < l.p && same; p++ {
+				same = a.F[at(i, k, p)] == fill[i]
+			}
+		}
+		if !same {
+			todo = append(todo, k)
+			continue
+		}
+		for i := range sk {
+			for t := range sk[i] {
+				sk[i][t][k] = s0[i][t]
+			}
+		}
+	}
+	size := len(a.F) // one variant: every image's activation
+	kb := max(min(ablationBatch, len(todo), ablationBytes/(4*size)), 1)
+	work := tensor.New(tensor.Float32, append([]int{kb * a.Shape[0]}, a.Shape[1:]...)...)
+	for v := range kb {
+		copy(work.F[v*size:(v+1)*size], a.F)
+	}
+	// set writes fill into channel k of every image of variant v, or
+	// restores the channel from a.
+	set := func(v, k int, restore bool) {
+		dst := work.F[v*size : (v+1)*size]
+		for i := 0; i < j.n; i++ {
+			for p := 0; p < l.p; p++ {
+				q := at(i, k, p)
+				if restore {
+					dst[q] = a.F[q]
+				} else {
+					dst[q] = fill[i]
+				}
+			}
+		}
+	}
+	for start := 0; start < len(todo); {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		kn := min(kb, len(todo)-start)
+		for v := range kn {
+			set(v, todo[start+v], false)
+		}
+		in := work
+		if kn < kb {
+			in = tensor.FromFloat32(append([]int{kn * a.Shape[0]}, a.Shape[1:]...), work.F[:kn*size])
+		}
+		out, err := r.Rerun(ctx, map[string]*tensor.Tensor{l.name: in}, []string{j.e.logits})
+		if err != nil && kn > 1 && ctx.Err() == nil {
+			// Stacked variants refused: one channel at a time from here.
+			for v := range kn {
+				set(v, todo[start+v], true)
+			}
+			kb = 1
+			work = tensor.FromFloat32(a.Shape, work.F[:size])
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		lg := out[j.e.logits]
+		for v := range kn {
+			k := todo[start+v]
+			for i := 0; i < j.n; i++ {
+				row := j.row(lg, v*j.n+i)
+				for t, tg := range targets[i] {
+					sk[i][t][k] = float32(tg.score(row, j.opt.Score))
+				}
+			}
+			set(v, k, true)
+		}
+		start += kn
+	}
+	return nil
 }
