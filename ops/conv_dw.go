@@ -16,8 +16,13 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 	inSz, p, ks, mg := s.g.inSize(), s.g.outSize(), s.g.kSize(), s.mg()
 	g := &s.g
 	var l *dwLayout
+	padded := false
 	bufLen := g.out[2]
-	if dw3x3OK(g) {
+	switch {
+	case dw3x3OK(g) && dwUsePadded:
+		padded = true
+		bufLen = dwPaddedScratch(g)
+	case dw3x3OK(g):
 		l = newDwLayout(g)
 		bufLen = l.scratch(ep.residual != nil)
 	}
@@ -37,7 +42,11 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 				b = ep.bias[m]
 			}
 			wm := w[m*ks : (m+1)*ks]
-			if l != nil {
+			switch {
+			case padded:
+				convDepthwise3x3Padded(g, xc, wm, b, rp, yp, ep, *buf)
+				continue
+			case l != nil:
 				convDepthwise3x3Plane(l, xc, wm, b, rp, yp, ep, *buf)
 				continue
 			}
@@ -264,18 +273,41 @@ func dwMasks(l *dwLayout) []uint16 {
 	return t
 }
 
-// dwPlaneGo is dwPlane in Go.
+// dwFull reports whether the table entry e has every tap of all 16 lanes.
+func dwFull(e []uint16) bool {
+	e = e[:9]
+	return e[0]&e[1]&e[2]&e[3]&e[4]&e[5]&e[6]&e[7]&e[8] == 0xffff
+}
+
+// dwPlaneGo is dwPlane in Go. Whole vectors whose taps all read inside the
+// input take a loop without masks.
 func dwPlaneGo(y []float32, src *[9][]float32, off *[9]int, w *[9]float32, b, lo, hi float32, masks []uint16) {
-	for i := range y {
-		m := masks[i>>4*dwMaskEntry:][:9]
-		bit := uint16(1) << (i & 15)
-		v := b
-		for t := range 9 {
-			if m[t]&bit != 0 {
-				v += w[t] * src[t][off[t]+i]
+	for v := 0; v < len(y); v += 16 {
+		e := masks[v/16*dwMaskEntry:][:9]
+		if v+16 <= len(y) && dwFull(e) {
+			var p [9][]float32
+			for t := range p {
+				p[t] = src[t][off[t]+v:][:16]
 			}
+			yv := y[v : v+16]
+			for i := range yv {
+				s := b + w[0]*p[0][i] + w[1]*p[1][i] + w[2]*p[2][i] +
+					w[3]*p[3][i] + w[4]*p[4][i] + w[5]*p[5][i] +
+					w[6]*p[6][i] + w[7]*p[7][i] + w[8]*p[8][i]
+				yv[i] = min(max(s, lo), hi)
+			}
+			continue
 		}
-		y[i] = min(max(v, lo), hi)
+		for i := v; i < min(v+16, len(y)); i++ {
+			bit := uint16(1) << (i & 15)
+			s := b
+			for t := range 9 {
+				if e[t]&bit != 0 {
+					s += w[t] * src[t][off[t]+i]
+				}
+			}
+			y[i] = min(max(s, lo), hi)
+		}
 	}
 }
 
@@ -389,6 +421,126 @@ func maxPool3x3Plane(l *dwLayout, xc, yp, buf []float32) {
 	l.each(yp, func(y []float32, off [9]int, masks []uint16) {
 		dwMaxPlane(y, &src, &off, masks)
 	})
+}
+
+// The padded 3x3 path, taken where the masked kernels have no vector
+// version but dwRow9 has (dwUsePadded: amd64 with AVX2 and no AVX-512).
+
+// dwPaddedLayout returns how convDepthwise3x3Padded lays out one plane: the
+// zero-padded input plane has rows rows of rs elements; nv is the number
+// of outputs of each dwRow9 call (rounded up to the vector width of
+// dwRow9, so that it has no scalar tail; the extra outputs are dropped)
+// and size the length of the padded plane with room for every read.
+func dwPaddedLayout(g *winGeom) (rows, rs, nv, size int) {
+	oh, ow := g.out[1], g.out[2]
+	if g.s[1] == 1 {
+		rows, rs = oh+2, ow+2
+		nv = oh * rs // the whole plane in one call
+	} else {
+		rows, rs = 2*oh+1, 2*ow+1
+		nv = 2*ow - 1 // one call per output row, at full resolution
+	}
+	nv = (nv + dwVector - 1) / dwVector * dwVector
+	size = max(rows*rs, (rows-3)*rs+nv+2*rs+2) + dwVector
+	return rows, rs, nv, size
+}
+
+// dwPaddedScratch is the scratch convDepthwise3x3Padded needs: the padded
+// input plane and the outputs of one dwRow9 call.
+func dwPaddedScratch(g *winGeom) int {
+	_, _, nv, size := dwPaddedLayout(g)
+	return size + nv
+}
+
+// convDepthwise3x3Padded computes one output plane of a 3x3 depthwise
+// convolution (see dw3x3OK) the way taken where dwUsePadded is set. The
+// input is first copied into a zero-padded
+// plane whose rows are rs apart, so that tap (kh, kw) of the output
+// computed at index i reads index i + kh*rs + kw: a fixed offset per tap,
+// and every output is nine contiguous multiply-adds (dwRow9). With
+// stride 1 (rs = ow+2) the whole plane is one dwRow9 call at i = oy*rs+ox
+// (the outputs at ox >= ow are computed and dropped). With stride 2 each
+// output row is computed at full resolution from row 2*oy of the padded
+// plane and every other value kept: twice the multiply-adds, but no
+// de-interleaving of the input.
+func convDepthwise3x3Padded(g *winGeom, xc, wm []float32, b float32, rp, yp []float32, ep *convEpilogue, buf []float32) {
+	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
+	pt, pl := g.pb[1], g.pb[2]
+	rows, rs, nv, size := dwPaddedLayout(g)
+	pad := buf[:size]
+	acc := buf[size : size+nv]
+	// Zero the padding, copy the rows in.
+	top := min(pt, rows)
+	clear(pad[:top*rs])
+	r := top
+	for ; r < rows && r-pt < ih; r++ {
+		d := pad[r*rs : (r+1)*rs]
+		clear(d[:pl])
+		n := copy(d[pl:], xc[(r-pt)*iw:(r-pt+1)*iw])
+		clear(d[pl+n:])
+	}
+	clear(pad[r*rs:])
+	var w9 [9]float32
+	copy(w9[:], wm)
+	lo, hi := negInf, posInf
+	if rp == nil && ep.clamp {
+		lo, hi = ep.lo, ep.hi
+	}
+	var taps [9][]float32
+	setTaps := func(base int) {
+		for kh := range 3 {
+			for kw := range 3 {
+				o := base + kh*rs + kw
+				taps[3*kh+kw] = pad[o : o+nv]
+			}
+		}
+	}
+	if g.s[1] == 1 {
+		setTaps(0)
+		dwRow9(acc, &taps, &w9, b, lo, hi)
+		for oy := range oh {
+			yr := yp[oy*ow : (oy+1)*ow]
+			ar := acc[oy*rs : oy*rs+ow]
+			if rp == nil {
+				copy(yr, ar)
+				continue
+			}
+			convStoreRow(yr, ar, rp[oy*ow:(oy+1)*ow], ep)
+		}
+		return
+	}
+	for oy := range oh {
+		setTaps(2 * oy * rs)
+		dwRow9(acc, &taps, &w9, b, lo, hi)
+		yr := yp[oy*ow : (oy+1)*ow]
+		if rp == nil {
+			evens(yr, acc[:2*ow-1])
+			continue
+		}
+		rr := rp[oy*ow : (oy+1)*ow]
+		for ox := range yr {
+			v := acc[2*ox] + rr[ox]
+			if ep.clamp {
+				v = min(max(v, ep.lo), ep.hi)
+			}
+			yr[ox] = v
+		}
+	}
+}
+
+// dwRow9Go is dwRow9 in Go: y[i] = min(max(b + Σ_t w[t]*p[t][i], lo), hi),
+// the sum taken in the order of t.
+func dwRow9Go(y []float32, p *[9][]float32, w *[9]float32, b, lo, hi float32) {
+	n := len(y)
+	p0, p1, p2 := p[0][:n], p[1][:n], p[2][:n]
+	p3, p4, p5 := p[3][:n], p[4][:n], p[5][:n]
+	p6, p7, p8 := p[6][:n], p[7][:n], p[8][:n]
+	for i := range y {
+		v := b + w[0]*p0[i] + w[1]*p1[i] + w[2]*p2[i] +
+			w[3]*p3[i] + w[4]*p4[i] + w[5]*p5[i] +
+			w[6]*p6[i] + w[7]*p7[i] + w[8]*p8[i]
+		y[i] = min(max(v, lo), hi)
+	}
 }
 
 // dwBackwardGeom returns, for a depthwise 3x3 window g, the geometry of

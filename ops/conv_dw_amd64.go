@@ -11,7 +11,43 @@ var (
 	useDwAVX512 = cpu.X86.HasAVX512F
 )
 
-// dwArgs is dwCall as the assembly reads it; keep the offsets in
+// dwUsePadded says whether the 3x3 depthwise forward pass takes the padded
+// path (convDepthwise3x3Padded, with the AVX2 dwRow9) rather than the
+// masked one, which has AVX-512 kernels only; tests set it.
+var dwUsePadded = useDwAVX2 && !useDwAVX512
+
+// dwVector is the number of outputs that dwRow9 computes at once (one
+// AVX2 vector): the padded path rounds its rows up to it.
+const dwVector = 8
+
+// dwRow9AVX2 computes n (a multiple of 8) elements of dwRow9 with AVX2,
+// rounding exactly as dwRow9Go does; p points at nine row pointers and w
+// at nine weights.
+//
+//go:noescape
+func dwRow9AVX2(y *float32, p *[9]*float32, w *[9]float32, n int, b, lo, hi float32)
+
+// dwRow9 sets y[i] = min(max(b + Σ_t w[t]*p[t][i], lo), hi) for every i
+// in y; each p[t] has at least len(y) elements.
+func dwRow9(y []float32, p *[9][]float32, w *[9]float32, b, lo, hi float32) {
+	n := len(y)
+	done := 0
+	if useDwAVX2 && n >= 8 {
+		var ptr [9]*float32
+		for t := range ptr {
+			ptr[t] = &p[t][:n][0]
+		}
+		done = n &^ 7
+		dwRow9AVX2(&y[0], &ptr, w, done, b, lo, hi)
+	}
+	var tail [9][]float32
+	for t := range tail {
+		tail[t] = p[t][done:n]
+	}
+	dwRow9Go(y[done:], &tail, w, b, lo, hi)
+}
+
+// dwArgs is the arguments of dwPlane as the assembly reads them; keep the offsets in
 // conv_dw_amd64.s in step.
 type dwArgs struct {
 	src       [9]*float32 // 0

@@ -2,6 +2,20 @@
 
 package ops
 
+// dwUsePadded says whether the 3x3 depthwise forward pass takes the padded
+// path (convDepthwise3x3Padded) rather than the masked one; tests set it.
+var dwUsePadded = false
+
+// dwVector is the number of outputs that dwRow9 computes at once: the
+// padded path rounds its rows up to it.
+const dwVector = 1
+
+// dwRow9 sets y[i] = min(max(b + Σ_t w[t]*p[t][i], lo), hi) for every i
+// in y; each p[t] has at least len(y) elements.
+func dwRow9(y []float32, p *[9][]float32, w *[9]float32, b, lo, hi float32) {
+	dwRow9Go(y, p, w, b, lo, hi)
+}
+
 // dwPlane computes one call of the 3x3 depthwise path: y[i] =
 // min(max(b + Σ_t w[t]*src[t][off[t]+i], lo), hi) for every i of y, tap t
 // counting for output i when bit i%16 of masks[(i/16)*dwMaskEntry + t] is

@@ -7,6 +7,40 @@ import (
 	"testing"
 )
 
+// TestDwRow9Exact checks that dwRow9 of the padded path (the assembly
+// kernel where there is one) gives the same bits as dwRow9Go for every
+// length and tail, with and without bounds, NaN included.
+func TestDwRow9Exact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var w [9]float32
+	for i := range w {
+		w[i] = rng.Float32()*2 - 1
+	}
+	for n := 0; n <= 41; n++ {
+		var p [9][]float32
+		for i := range p {
+			p[i] = make([]float32, n+3)
+			for j := range p[i] {
+				p[i][j] = rng.Float32()*4 - 2
+			}
+		}
+		if n > 5 {
+			p[4][5] = float32(math.NaN())
+		}
+		for _, b := range [][2]float32{{negInf, posInf}, {0, 6}, {-0.5, 0.25}} {
+			got := make([]float32, n)
+			want := make([]float32, n)
+			dwRow9(got, &p, &w, 0.3, b[0], b[1])
+			dwRow9Go(want, &p, &w, 0.3, b[0], b[1])
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d bounds %v: element %d is %g, Go gives %g", n, b, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
 // TestVectorHelpers checks vmax2 and evens (assembly where there is one)
 // against their Go versions for every length up to a few vectors, NaN
 // included for vmax2.
@@ -166,12 +200,13 @@ func dwRef(s *convShape, x, w []float32, ep *convEpilogue) []float64 {
 	return y
 }
 
-// TestDepthwiseForward checks the depthwise forward paths (the 3x3 path
-// in plane and row mode, strides 1 and 2, every padding it takes; the
-// general path for the rest) against a float64 reference on odd sizes,
+// TestDepthwiseForward checks the depthwise forward paths (the masked 3x3
+// path in plane and row mode and the padded one, strides 1 and 2, every
+// padding they take; the general path for the rest) against a float64 reference on odd sizes,
 // rows shorter and longer than a vector, batches, channel multipliers,
 // bias, residual (also in place) and clamp, on one and two threads.
 func TestDepthwiseForward(t *testing.T) {
+	defer func(v bool) { dwUsePadded = v }(dwUsePadded)
 	type tc struct {
 		n, c, mg, h, w int
 		k, s           int
@@ -218,8 +253,13 @@ func TestDepthwiseForward(t *testing.T) {
 				ep.bias, ep.residual, ep.clamp, ep.lo, ep.hi = randn(s.m), randn(outLen), true, -0.8, 0.9
 			}
 			want := dwRef(s, x, w, ep)
-			for _, threads := range []int{1, 2} {
-				name := fmt.Sprintf("n%d_c%d_mg%d_%dx%d_k%d_s%d_p%v_%s_t%d", c.n, c.c, c.mg, c.h, c.w, c.k, c.s, c.pads, epi, threads)
+			for _, run := range []struct {
+				threads int
+				padded  bool
+			}{{1, false}, {2, false}, {1, true}, {2, true}} {
+				threads := run.threads
+				dwUsePadded = run.padded
+				name := fmt.Sprintf("n%d_c%d_mg%d_%dx%d_k%d_s%d_p%v_%s_t%d_padded%v", c.n, c.c, c.mg, c.h, c.w, c.k, c.s, c.pads, epi, threads, run.padded)
 				y := make([]float32, outLen)
 				for i := range y {
 					y[i] = float32(math.NaN())

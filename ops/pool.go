@@ -304,7 +304,7 @@ func (o *poolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	}
 	grain := max(1, 1<<14/(p*g.kSize()+1))
 	var l *dwLayout // 3x3 max pooling on the depthwise path
-	if o.max && x.DType == tensor.Float32 && idx == nil && dw3x3OK(g) {
+	if o.max && x.DType == tensor.Float32 && idx == nil && dw3x3OK(g) && !dwUsePadded {
 		l = newDwLayout(g)
 	}
 	crewFor(ctx, planes, grain, func(lo, hi int) {
