@@ -2,9 +2,8 @@ package cam
 
 import (
 	"context"
-	"encoding/binary"
-	"hash/maphash"
 	"math"
+	"math/bits"
 	"slices"
 
 	"github.com/gradcam/gradcam/engine"
@@ -160,7 +159,49 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 // rz and min-max normalised with eps 1e-8.
 func scoreCAMMask(rz *resizer, mask, a []float32, k, P int) {
 	rz.resize(mask, a[k*P:(k+1)*P])
-	minMax(mask, scoreCAMEps)
+	minMaxBits(mask, scoreCAMEps)
+}
+
+// minMaxBits does what minMax does, with the same bits, faster: the
+// minimum and maximum by plain comparisons in one pass rather than by
+// math.Min and math.Max. Those differ only on NaN, which makes every
+// value NaN, and on signed zeros: math.Min's minimum is -0 when a -0 is
+// among the smallest values, which decides the sign of a zero result
+// (-0 - +0 = -0). Subtracting -0 instead whenever the minimum is a zero
+// gives the same bits, since x - (-0) = x - (+0) for every x but -0, and
+// a -0 present makes the minimum -0; the maximum's sign never shows
+// after adding eps.
+func minMaxBits(v []float32, eps float64) {
+	if len(v) == 0 {
+		return
+	}
+	lo, hi := v[0], v[0]
+	nan := false
+	for _, x := range v {
+		if x >= lo {
+			if x > hi {
+				hi = x
+			}
+		} else if x < lo {
+			lo = x
+		} else {
+			nan = true // x or lo is NaN
+		}
+	}
+	if nan {
+		for i := range v {
+			v[i] = float32(math.NaN())
+		}
+		return
+	}
+	lo64 := float64(lo)
+	if lo == 0 {
+		lo64 = math.Copysign(0, -1)
+	}
+	d := float64(hi) - lo64 + eps
+	for i, x := range v {
+		v[i] = float32((float64(x) - lo64) / d)
+	}
 }
 
 // maskedRun is one masked input of Score-CAM: an image masked by a
@@ -174,15 +215,13 @@ type maskKey struct {
 }
 
 // maskRuns lists Score-CAM's distinct masked inputs as they come: masks
-// are compared by a hash of their bits, and bit for bit when the hashes
+// are compared by a hash of their bits (hashBits), and bit for bit when the hashes
 // are equal (the earlier mask recomputed from its channel, and kept once
 // it has been matched: typically the zero mask).
 type maskRuns struct {
 	rz    *resizer
 	acts  [][]float32 // per image, channel-major
 	p     int         // values per channel
-	seed  maphash.Seed
-	buf   []byte
 	other []float32
 	seen  map[maskKey][]int
 	kept  map[int][]float32 // masks of runs matched before
@@ -190,19 +229,14 @@ type maskRuns struct {
 }
 
 func newMaskRuns(rz *resizer, acts [][]float32, p int) *maskRuns {
-	return &maskRuns{rz: rz, acts: acts, p: p, seed: maphash.MakeSeed(),
-		seen: map[maskKey][]int{}, kept: map[int][]float32{}}
+	return &maskRuns{rz: rz, acts: acts, p: p, seen: map[maskKey][]int{}, kept: map[int][]float32{}}
 }
 
 // add returns the run of image i masked by mask, the mask of channel k:
 // an earlier run when an earlier channel gave image i the same mask, else
 // a new run (isNew).
 func (s *maskRuns) add(i, k int, mask []float32) (run int, isNew bool) {
-	s.buf = s.buf[:0]
-	for _, v := range mask {
-		s.buf = binary.LittleEndian.AppendUint32(s.buf, math.Float32bits(v))
-	}
-	key := maskKey{i, maphash.Bytes(s.seed, s.buf)}
+	key := maskKey{i, hashBits(mask)}
 	for _, r := range s.seen[key] {
 		m := s.kept[r]
 		if m == nil {
@@ -220,6 +254,36 @@ func (s *maskRuns) add(i, k int, mask []float32) (run int, isNew bool) {
 	s.runs = append(s.runs, maskedRun{image: i, channel: k})
 	s.seen[key] = append(s.seen[key], len(s.runs)-1)
 	return len(s.runs) - 1, true
+}
+
+// hashBits returns a 64-bit hash of the bits of v: multiply-xor over
+// pairs of values in four independent lanes (so that the multiplications
+// overlap), folded and finished with a 64-bit mixer (MurmurHash3's
+// fmix64). maskRuns compares the values when hashes are equal, so the
+// hash need only spread distinct masks well.
+func hashBits(v []float32) uint64 {
+	const m = 0x9e3779b97f4a7c15 // odd: each step is a bijection
+	h := [4]uint64{1, 2, 3, 4}
+	pair := func(i int) uint64 {
+		return uint64(math.Float32bits(v[i])) | uint64(math.Float32bits(v[i+1]))<<32
+	}
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		h[0] = (h[0] ^ pair(i)) * m
+		h[1] = (h[1] ^ pair(i+2)) * m
+		h[2] = (h[2] ^ pair(i+4)) * m
+		h[3] = (h[3] ^ pair(i+6)) * m
+	}
+	for ; i < len(v); i++ {
+		h[0] = (h[0] ^ uint64(math.Float32bits(v[i]))) * m
+	}
+	x := h[0] ^ bits.RotateLeft64(h[1], 16) ^ bits.RotateLeft64(h[2], 32) ^ bits.RotateLeft64(h[3], 48) ^ uint64(len(v))
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
 
 // sameBits reports whether a and b hold the same bits.

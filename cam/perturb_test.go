@@ -485,3 +485,77 @@ func TestAblationStacked(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkScoreCAMMasks times what Score-CAM does besides its forward
+// passes on ResNet50's last block: every channel's mask and its lookup
+// among the earlier masks.
+func BenchmarkScoreCAMMasks(b *testing.B) {
+	ex, x := benchModel(b, "resnet50")
+	j, err := ex.prepare(x, Options{Method: ScoreCAM})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := j.layers[0]
+	r, err := ex.m.Run(context.Background(), x, engine.Pass{Fetch: []string{l.name}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	acts := perImage(r.Values[l.name], l.layout)
+	channels := make([]int, l.c)
+	for k := range channels {
+		channels[k] = k
+	}
+	var runs []maskedRun
+	for b.Loop() {
+		runs, _ = distinctMasks(j, l, acts, channels)
+	}
+	b.ReportMetric(float64(len(runs)), "masks")
+}
+
+// TestMinMaxBits compares minMaxBits with minMax bit for bit (NaN for
+// NaN), on maps with signed zeros among the smallest values, constant
+// maps, NaN and infinities.
+func TestMinMaxBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	normal := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	nz := float32(math.Copysign(0, -1))
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(1))
+	for _, tc := range []struct {
+		name string
+		v    []float32
+	}{
+		{"random", normal(1000)},
+		{"one value", []float32{3}},
+		{"constant", slices.Repeat([]float32{0.7}, 9)},
+		{"zeros", make([]float32, 5)},
+		{"negative zeros", []float32{nz, nz, nz}},
+		{"zeros of both signs", []float32{0, nz, 1, 0, 2, nz}},
+		{"negative zero first", []float32{nz, 0, 0.5}},
+		{"positive zero first", []float32{0, nz, 0.5}},
+		{"negative zero above the minimum", []float32{nz, 0, -1, 2}},
+		{"largest first", []float32{5, 4, 3, 2, 1}},
+		{"NaN", []float32{1, nan, 2}},
+		{"NaN first", []float32{nan, 1, 2}},
+		{"infinity", []float32{1, inf, 2}},
+		{"tiny range", []float32{1, 1 + 1e-7, 1 - 1e-7}},
+	} {
+		for _, eps := range []float64{scoreCAMEps, minMaxEps} {
+			want := slices.Clone(tc.v)
+			minMax(want, eps)
+			got := slices.Clone(tc.v)
+			minMaxBits(got, eps)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+					t.Errorf("%s, eps %g: value %d is %v (%#x), minMax gives %v (%#x)", tc.name, eps, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+				}
+			}
+		}
+	}
+}
