@@ -106,7 +106,7 @@ func negate(v []float32) []float32 {
 
 // mobileNetGradTol is the tolerance of the methods that read gradients
 // deep in mobilenet_v2 (FullGrad; guided backprop and guided Grad-CAM use
-// 3 times it and 2 pixel levels). Both reference inputs lie within float32
+// 3 times it and 3 pixel levels). Both reference inputs lie within float32
 // rounding of a ReLU6 gate whose flip changes these outputs by more than
 // 1e-3: on rand, the gate of features.13.conv.1 (ONNX Conv #37) at channel
 // 145, row 7, column 8 has the exact pre-activation -1.47e-5 (float64, the
@@ -123,11 +123,13 @@ func negate(v []float32) []float32 {
 // the reference's FullGrad, their input gradients up to 1.4% of the
 // largest value away and guided Grad-CAM pixels up to 3, depending on the
 // convolution kernel, thread count and memory layout, or on a 1-ulp change
-// of the input. These tolerances cover today's gates (rand 1.04e-3, 0.67%,
-// 2 pixels; photo-both 9e-5, 0.07%, 1); another summation order in Conv
-// may flip other gates and exceed them without a bug. The methods that use
-// only the target layer's gradient match to 1e-5 on the same model.
-const mobileNetGradTol = 3e-3
+// of the input. The tolerances cover that spread of equally exact float32
+// runs (5e-3, 1.5%, 3 pixels), so that another summation order in Conv,
+// which may flip other gates, does not fail the test without a bug; ours
+// today: rand 1.04e-3, 0.67%, 2 pixels; photo-both 9e-5, 0.07%, 1. The
+// methods that use only the target layer's gradient match to 1e-5 on the
+// same model.
+const mobileNetGradTol = 5e-3
 
 // scoreCAMAllEnv, set to 1, runs the full Score-CAM comparison on every
 // reference case; by default only resnet18/rand runs in full (32 batches
@@ -208,7 +210,7 @@ func TestReference(t *testing.T) {
 			t.Run("guided", func(t *testing.T) {
 				tol, pix := 1e-3, 1
 				if c.model == "mobilenet_v2" {
-					tol, pix = 3*mobileNetGradTol, 2
+					tol, pix = 3*mobileNetGradTol, 3
 				}
 				res, err := ex.Explain(context.Background(), x, Options{Method: GuidedBackprop})
 				if err != nil {
