@@ -26,7 +26,19 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 		l = newDwLayout(g)
 		bufLen = l.scratch(ep.residual != nil)
 	}
+	// One channel per group and no residual: a plane-mode layout runs a
+	// chunk of planes in one call (dwPlanes), the stride-2 phases of a
+	// chunk split together (dwManyK planes at most).
+	many := l != nil && l.plane && mg == 1 && ep.residual == nil &&
+		(l.stride == 1 || 2*l.srcH == l.ih)
+	cl, ch := negInf, posInf
+	if ep.clamp {
+		cl, ch = ep.lo, ep.hi
+	}
 	crewFor(ctx, s.n*s.m, max(1, 1<<14/(ks*p+1)), func(lo, hi int) {
+		if many && convDepthwiseMany(l, s, x, w, y, ep, lo, hi, cl, ch) {
+			return
+		}
 		buf := getScratch(bufLen)
 		defer putScratch(buf)
 		for pl := lo; pl < hi; pl++ {
@@ -53,6 +65,59 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 			convDepthwisePlane(g, xc, wm, b, rp, yp, ep, *buf)
 		}
 	})
+}
+
+// dwManyBytes bounds the stride-2 phases split at once by
+// convDepthwiseMany, so that they stay in the L2 cache.
+const dwManyBytes = 1 << 18
+
+// convDepthwiseMany computes output planes [lo, hi) of a depthwise 3x3
+// convolution with one channel per group and no residual, several planes
+// a kernel call; it reports false, doing nothing, where the kernel takes
+// one plane at a time. With stride 2 the planes of a chunk are split
+// together into phase planes of chunk*srcH rows (each plane's rows follow
+// the previous plane's, as ih = 2*srcH), so that plane k's phases are
+// k*psz after plane 0's.
+func convDepthwiseMany(l *dwLayout, s *convShape, x, w, y []float32, ep *convEpilogue, lo, hi int, cl, ch float32) bool {
+	inSz, ks := s.g.inSize(), 9
+	var bias []float32
+	if ep.bias != nil {
+		bias = ep.bias[:s.m]
+	}
+	var src [9][]float32
+	if l.stride == 1 {
+		for lo < hi {
+			n, m := lo/s.m, lo%s.m
+			end := min(hi, (n+1)*s.m)
+			for t := range src {
+				src[t] = x[(n*s.c+m)*inSz:]
+			}
+			if !dwPlanes(l, &src, inSz, w[:s.m*ks], bias, y[n*s.m*l.oh*l.ow:], m, end-n*s.m, cl, ch) {
+				return false
+			}
+			lo = end
+		}
+		return true
+	}
+	psz := l.srcH * l.srcW
+	k := max(1, dwManyBytes/(4*l.phases))
+	buf := getScratch(k * l.phases)
+	defer putScratch(buf)
+	for lo < hi {
+		n, m := lo/s.m, lo%s.m
+		end := min(hi, (n+1)*s.m, lo+k)
+		kk := end - lo
+		ph := (*buf)[:kk*l.phases]
+		dwSplit2(ph, x[(n*s.c+m)*inSz:(n*s.c+m+kk)*inSz], kk*l.ih, l.iw, l.srcW, kk*psz)
+		for t := range src {
+			src[t] = ph[l.src[t]*kk*psz : (l.src[t]+1)*kk*psz]
+		}
+		if !dwPlanes(l, &src, psz, w[:s.m*ks], bias, y[n*s.m*l.oh*l.ow:], m, end-n*s.m, cl, ch) {
+			return false
+		}
+		lo = end
+	}
+	return true
 }
 
 // convDepthwisePlane computes one output plane of a depthwise convolution

@@ -47,31 +47,35 @@ func dwRow9(y []float32, p *[9][]float32, w *[9]float32, b, lo, hi float32) {
 	dwRow9Go(y[done:], &tail, w, b, lo, hi)
 }
 
-// dwArgs is the arguments of dwPlane as the assembly reads them; keep the offsets in
-// conv_dw_amd64.s in step.
+// dwArgs is the arguments of the masked kernels as the assembly reads
+// them; keep the offsets in conv_dw_amd64.s in step.
 type dwArgs struct {
-	src       [9]*float32 // 0
-	off       [9]int      // 72: byte offsets, possibly negative
-	w         [9]float32  // 144
-	b, lo, hi float32     // 180, 184, 188
-	masks     *uint16     // 192
+	src     [9]*float32 // 0: each tap's source
+	off     [9]int      // 72: byte offsets from src, possibly negative
+	y       *float32    // 144
+	w       *float32    // 152: nine weights
+	b       *float32    // 160: bias (dwKernelAVX512), lowest value (dwMaxAVX512)
+	n       int         // 168: outputs a plane
+	planes  int         // 176: planes, at least 1
+	inStep  int         // 184: bytes from one plane's sources to the next's
+	outStep int         // 192: bytes from one plane's y to the next's
+	wStep   int         // 200: bytes from one plane's weights to the next's
+	bStep   int         // 208: bytes from one plane's bias to the next's
+	lo, hi  float32     // 216, 220
+	masks   *uint16     // 224
 }
 
-// dwKernelAVX512 computes dwPlane for n outputs, given as a.
+// dwKernelAVX512 computes dwPlane for a.planes planes given as a, which it
+// changes.
 //
 //go:noescape
-func dwKernelAVX512(y *float32, n int, a *dwArgs)
+func dwKernelAVX512(a *dwArgs)
 
-// dwMaxAVX512 computes dwMaxPlane for n outputs, given as a (a.b is the
-// lowest value; a.w, a.lo and a.hi are not used).
+// dwMaxAVX512 computes dwMaxPlane for a.planes planes given as a, which it
+// changes.
 //
 //go:noescape
-func dwMaxAVX512(y *float32, n int, a *dwArgs)
-
-// dwSplit2AVX512 is dwSplit2 for rows >= 1 and ow >= 1.
-//
-//go:noescape
-func dwSplit2AVX512(ph, x *float32, rows, iw, ow, psz int)
+func dwMaxAVX512(a *dwArgs)
 
 // dwPlane computes one call of the 3x3 depthwise path: y[i] =
 // min(max(b + Σ_t w[t]*src[t][off[t]+i], lo), hi) for every i of y, tap t
@@ -82,14 +86,41 @@ func dwPlane(y []float32, src *[9][]float32, off *[9]int, w *[9]float32, b, lo, 
 		dwPlaneGo(y, src, off, w, b, lo, hi, masks)
 		return
 	}
-	a := dwArgs{w: *w, b: b, lo: lo, hi: hi}
+	a := dwArgs{y: &y[0], w: &w[0], b: &b, n: len(y), planes: 1, lo: lo, hi: hi}
 	for t := range a.src {
 		a.src[t] = &src[t][0]
 		a.off[t] = 4 * off[t]
 	}
 	// The assembly reads the entry after the last whole vector.
 	a.masks = &masks[:(len(y)/16+1)*dwMaskEntry][0]
-	dwKernelAVX512(&y[0], len(y), &a)
+	dwKernelAVX512(&a)
+}
+
+// dwPlanes computes output planes [lo, hi) of a plane-mode layout l
+// without a residual in one call: tap t of plane lo+k reads src[t] moved
+// by k*inStep elements, with weights w[9*(lo+k):] and bias bias[lo+k]
+// (none for nil), clamped to [cl, ch]. It reports false, doing nothing,
+// where only dwPlane runs.
+func dwPlanes(l *dwLayout, src *[9][]float32, inStep int, w, bias, y []float32, lo, hi int, cl, ch float32) bool {
+	if !useDwAVX512 || hi <= lo || l.oh*l.ow == 0 {
+		return false
+	}
+	p := l.oh * l.ow
+	ys := y[lo*p : hi*p]
+	ws := w[lo*9 : hi*9]
+	var zero float32
+	a := dwArgs{y: &ys[0], w: &ws[0], b: &zero, n: p, planes: hi - lo,
+		inStep: 4 * inStep, outStep: 4 * p, wStep: 36, lo: cl, hi: ch}
+	if bias != nil {
+		a.b, a.bStep = &bias[lo:hi][0], 4
+	}
+	for t := range a.src {
+		a.src[t] = &src[t][0]
+		a.off[t] = 4 * l.off[t]
+	}
+	a.masks = &l.masks[:(p/16+1)*dwMaskEntry][0]
+	dwKernelAVX512(&a)
+	return true
 }
 
 // dwMaxPlane is dwPlane with a maximum: y[i] is the largest
@@ -100,14 +131,20 @@ func dwMaxPlane(y []float32, src *[9][]float32, off *[9]int, masks []uint16) {
 		dwMaxPlaneGo(y, src, off, masks)
 		return
 	}
-	a := dwArgs{b: negInf}
+	lowest := negInf
+	a := dwArgs{y: &y[0], b: &lowest, n: len(y), planes: 1}
 	for t := range a.src {
 		a.src[t] = &src[t][0]
 		a.off[t] = 4 * off[t]
 	}
 	a.masks = &masks[:(len(y)/16+1)*dwMaskEntry][0]
-	dwMaxAVX512(&y[0], len(y), &a)
+	dwMaxAVX512(&a)
 }
+
+// dwSplit2AVX512 is dwSplit2 for rows >= 1 and ow >= 1.
+//
+//go:noescape
+func dwSplit2AVX512(ph, x *float32, rows, iw, ow, psz int)
 
 // dwSplit2 splits the first rows rows of input plane x (rows of iw) into
 // the four phase planes of the stride-2 path, each of psz elements with

@@ -60,28 +60,6 @@ DATA dwodd<>+56(SB)/4, $29
 DATA dwodd<>+60(SB)/4, $31
 GLOBL dwodd<>(SB), RODATA|NOPTR, $64
 
-// DWTAP adds tap t (weight in Zw, memory operand m) into accumulator Za
-// under mask K, loaded from offset 2t of the table entry at e (and ANDed
-// with the tail mask K7 when tail is KANDW, left alone when it is a
-// no-op). Merge masking leaves a lane whose tap reads outside the source
-// unchanged, and its load does not fault.
-#define DWTAP(e, t, K, m, Zw, Za) \
-	KMOVW (2*t)e, K \
-	VFMADD231PS m, Zw, K, Za
-
-#define DWTAPT(e, t, K, m, Zw, Za) \
-	KMOVW (2*t)e, K \
-	KANDW K7, K, K \
-	VFMADD231PS m, Zw, K, Za
-
-// DWFINISH sums the two accumulators Z12 (bias and taps 0, 1, 2, 5, 7)
-// and Z13 (taps 3, 4, 6, 8) and clamps the sum to [Z10, Z11] (max then
-// min, the sum as the second Intel operand so that a NaN passes).
-#define DWFINISH \
-	VADDPS Z13, Z12, Z12 \
-	VMAXPS Z12, Z10, Z12 \
-	VMINPS Z12, Z11, Z12
-
 // DWSETUP loads the taps' addresses of the dwArgs at SI, advanced past
 // the CX (a multiple of 16) outputs of the whole vectors, into R8-R13,
 // AX, BX and DX, the output address likewise into DI, the table entry of
@@ -114,37 +92,88 @@ GLOBL dwodd<>(SB), RODATA|NOPTR, $64
 	MOVQ 64(SI), DX \
 	ADDQ 136(SI), DX \
 	LEAQ (DX)(CX*4), DX \
-	MOVQ y+0(FP), DI \
+	MOVQ 144(SI), DI \
 	LEAQ (DI)(CX*4), DI \
-	MOVQ 192(SI), SI \
+	MOVQ 224(SI), SI \
 	LEAQ (SI)(CX*2), SI \
 	XCHGQ SI, CX \
 	NEGQ SI
 
-// func dwKernelAVX512(y *float32, n int, a *dwArgs)
+// DWNEXT moves the dwArgs at a+0(FP) to its next plane, into SI: it
+// jumps to label end after the last plane, else to label again.
+#define DWNEXT(again, end) \
+	MOVQ a+0(FP), SI \
+	DECQ 176(SI) \
+	JEQ end \
+	MOVQ 184(SI), AX \
+	ADDQ AX, 0(SI) \
+	ADDQ AX, 8(SI) \
+	ADDQ AX, 16(SI) \
+	ADDQ AX, 24(SI) \
+	ADDQ AX, 32(SI) \
+	ADDQ AX, 40(SI) \
+	ADDQ AX, 48(SI) \
+	ADDQ AX, 56(SI) \
+	ADDQ AX, 64(SI) \
+	MOVQ 192(SI), AX \
+	ADDQ AX, 144(SI) \
+	MOVQ 200(SI), AX \
+	ADDQ AX, 152(SI) \
+	MOVQ 208(SI), AX \
+	ADDQ AX, 160(SI) \
+	JMP again
+
+// DWTAP adds tap t (weight in Zw, memory operand m) into accumulator Za
+// under mask K, loaded from offset 2t of the table entry at e; DWTAPT
+// also under the tail mask K7. Merge masking leaves a lane whose tap
+// reads outside the input unchanged, and its load does not fault.
+#define DWTAP(e, t, K, m, Zw, Za) \
+	KMOVW (2*t)e, K \
+	VFMADD231PS m, Zw, K, Za
+
+#define DWTAPT(e, t, K, m, Zw, Za) \
+	KMOVW (2*t)e, K \
+	KANDW K7, K, K \
+	VFMADD231PS m, Zw, K, Za
+
+// DWFINISH sums the two accumulators Z12 (bias and taps 0, 1, 2, 5, 7)
+// and Z13 (taps 3, 4, 6, 8) and clamps the sum to [Z10, Z11] (max then
+// min, the sum as the second Intel operand so that a NaN passes).
+#define DWFINISH \
+	VADDPS Z13, Z12, Z12 \
+	VMAXPS Z12, Z10, Z12 \
+	VMINPS Z12, Z11, Z12
+
+// func dwKernelAVX512(a *dwArgs)
 //
-// y[i] = min(max(b + Σ_t w[t]*x_t[i], lo), hi) for i in [0, n), where
-// x_t is a.src[t] moved by a.off[t] bytes and tap t counts for output i
-// when bit i%16 of element t of table entry i/16 is set (32 bytes an
-// entry; the entry after the last whole vector is read even when n is a
-// multiple of 16). The taps' addresses are advanced to the end of the
-// whole vectors, which are indexed from -16*full up to 0.
-TEXT ·dwKernelAVX512(SB), NOSPLIT, $0-24
-	MOVQ a+16(FP), SI
-	MOVQ n+8(FP), CX
+// For each of a.planes planes: y[i] = min(max(b + Σ_t w[t]*x_t[i], lo),
+// hi) for i in [0, a.n), where x_t is a.src[t] moved by a.off[t] bytes
+// and tap t counts for output i when bit i%16 of element t of table entry
+// i/16 is set (32 bytes an entry; the entry after the last whole vector
+// is read even when n is a multiple of 16). Between planes the sources,
+// y, the weights and the bias move by their steps (a is updated in
+// place). The taps' addresses are advanced to the end of the whole
+// vectors, which are indexed from -16*full up to 0.
+TEXT ·dwKernelAVX512(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), SI
+
+plane:
+	MOVQ 152(SI), AX
+	VBROADCASTSS 0(AX), Z0
+	VBROADCASTSS 4(AX), Z1
+	VBROADCASTSS 8(AX), Z2
+	VBROADCASTSS 12(AX), Z3
+	VBROADCASTSS 16(AX), Z4
+	VBROADCASTSS 20(AX), Z5
+	VBROADCASTSS 24(AX), Z6
+	VBROADCASTSS 28(AX), Z7
+	VBROADCASTSS 32(AX), Z8
+	MOVQ 160(SI), AX
+	VBROADCASTSS (AX), Z9
+	VBROADCASTSS 216(SI), Z10
+	VBROADCASTSS 220(SI), Z11
+	MOVQ 168(SI), CX
 	ANDQ $-16, CX
-	VBROADCASTSS 144(SI), Z0
-	VBROADCASTSS 148(SI), Z1
-	VBROADCASTSS 152(SI), Z2
-	VBROADCASTSS 156(SI), Z3
-	VBROADCASTSS 160(SI), Z4
-	VBROADCASTSS 164(SI), Z5
-	VBROADCASTSS 168(SI), Z6
-	VBROADCASTSS 172(SI), Z7
-	VBROADCASTSS 176(SI), Z8
-	VBROADCASTSS 180(SI), Z9
-	VBROADCASTSS 184(SI), Z10
-	VBROADCASTSS 188(SI), Z11
 	DWSETUP
 	JEQ tail
 
@@ -166,7 +195,8 @@ loop:
 	JNE loop
 
 tail:
-	MOVQ n+8(FP), SI
+	MOVQ a+0(FP), SI
+	MOVQ 168(SI), SI
 	ANDQ $15, SI
 	JEQ done
 	LEAQ dwlow<>(SB), R14
@@ -186,6 +216,9 @@ tail:
 	VMOVUPS Z12, K7, (DI)
 
 done:
+	DWNEXT(plane, end)
+
+end:
 	VZEROUPPER
 	RET
 
@@ -201,15 +234,19 @@ done:
 	KANDW K7, K, K \
 	VMAXPS m, Za, K, Za
 
-// func dwMaxAVX512(y *float32, n int, a *dwArgs)
+// func dwMaxAVX512(a *dwArgs)
 //
-// y[i] = the largest x_t[i] over the taps t whose mask bit is set for i,
-// a.b if none is; the layout of dwKernelAVX512.
-TEXT ·dwMaxAVX512(SB), NOSPLIT, $0-24
-	MOVQ a+16(FP), SI
-	MOVQ n+8(FP), CX
+// For each of a.planes planes: y[i] = the largest x_t[i] over the taps t
+// whose mask bit is set for i, *a.b if none is; the layout of
+// dwKernelAVX512 (a.w, a.lo and a.hi are not used).
+TEXT ·dwMaxAVX512(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), SI
+
+maxplane:
+	MOVQ 160(SI), AX
+	VBROADCASTSS (AX), Z9
+	MOVQ 168(SI), CX
 	ANDQ $-16, CX
-	VBROADCASTSS 180(SI), Z9
 	DWSETUP
 	JEQ maxtail
 
@@ -231,7 +268,8 @@ maxloop:
 	JNE maxloop
 
 maxtail:
-	MOVQ n+8(FP), SI
+	MOVQ a+0(FP), SI
+	MOVQ 168(SI), SI
 	ANDQ $15, SI
 	JEQ maxdone
 	LEAQ dwlow<>(SB), R14
@@ -251,6 +289,9 @@ maxtail:
 	VMOVUPS Z12, K7, (DI)
 
 maxdone:
+	DWNEXT(maxplane, maxend)
+
+maxend:
 	VZEROUPPER
 	RET
 

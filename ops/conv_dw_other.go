@@ -36,3 +36,8 @@ func dwSplit2(ph, x []float32, rows, iw, ow, psz int) { dwSplit2Go(ph, x, rows, 
 func dwMaxPlane(y []float32, src *[9][]float32, off *[9]int, masks []uint16) {
 	dwMaxPlaneGo(y, src, off, masks)
 }
+
+// dwPlanes reports false: only dwPlane runs here.
+func dwPlanes(l *dwLayout, src *[9][]float32, inStep int, w, bias, y []float32, lo, hi int, cl, ch float32) bool {
+	return false
+}
