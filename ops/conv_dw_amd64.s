@@ -313,7 +313,8 @@ maxend:
 // 2*(r&1)+1 (planes of psz elements at ph, rows of ow), zero past the
 // input; rows >= 1 and ow >= 1. Chunks of 16 outputs that read 32 whole
 // input elements and write 16 whole outputs (c' < R14 = min(ow, iw/2)
-// rounded down to 16) need no masks.
+// rounded down to 16) need no masks; those of the first chunk past them
+// are the same in every row.
 TEXT ·dwSplit2AVX512(SB), NOSPLIT, $0-48
 	MOVQ ph+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -329,6 +330,21 @@ TEXT ·dwSplit2AVX512(SB), NOSPLIT, $0-48
 	CMPQ R14, R10
 	CMOVQGT R10, R14
 	ANDQ $-16, R14
+	// K4, K5, K6: the masks of the first chunk past R14, the same in
+	// every row.
+	MOVQ R14, AX
+	SHLQ $1, AX
+	NEGQ AX
+	ADDQ R9, AX
+	DWLANES(K4)
+	MOVQ R14, AX
+	SHLQ $1, AX
+	NEGQ AX
+	LEAQ -16(R9)(AX*1), AX
+	DWLANES(K5)
+	MOVQ R10, AX
+	SUBQ R14, AX
+	DWLANES(K6)
 	XORQ R8, R8 // r
 
 row:
@@ -360,6 +376,16 @@ whole:
 	JLT whole
 
 edge:
+	CMPQ CX, R10
+	JGE next
+	VMOVUPS.Z (SI)(CX*8), K4, Z1
+	VMOVUPS.Z 64(SI)(CX*8), K5, Z2
+	VMOVAPS Z1, Z3
+	VPERMT2PS Z2, Z30, Z3
+	VPERMT2PS Z2, Z31, Z1
+	VMOVUPS Z3, K6, (R12)(CX*4)
+	VMOVUPS Z1, K6, (R13)(CX*4)
+	ADDQ $16, CX
 	CMPQ CX, R10
 	JGE next
 
