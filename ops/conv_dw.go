@@ -7,11 +7,13 @@ package ops
 import "sync"
 
 // convDepthwiseForward is the direct kernel for one input channel per
-// group: output channel m reads input channel m/mg only. It computes one
-// output row at a time into a row buffer that stays in the L1 cache, then
-// applies the epilogue while storing the row. 3x3 windows with unit
-// dilation, stride 1 or 2 and padding of at most 1 (every depthwise layer
-// of MobileNet V1/V2) take a faster path (convDepthwise3x3Plane).
+// group: output channel m reads input channel m/mg only. 3x3 windows with
+// unit dilation, stride 1 or 2 and padding of at most 1 (every depthwise
+// layer of MobileNet V1/V2) take the masked 3x3 path (see dwLayout:
+// convDepthwiseMany, convDepthwise3x3Plane), or the padded one where
+// dwUsePadded is set; other windows compute one output row at a time into
+// a row buffer that stays in the L1 cache, then apply the epilogue while
+// storing the row (convDepthwisePlane).
 func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 	inSz, p, ks, mg := s.g.inSize(), s.g.outSize(), s.g.kSize(), s.mg()
 	g := &s.g
