@@ -65,6 +65,9 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 	var runScores [][]float64 // per run, per target
 	shape := slices.Clone(x.Shape)
 	shape[0] = bs
+	if bs != declared {
+		shape[0] = min(bs, j.n*len(channels)) // no larger than needed
+	}
 	batch := tensor.New(tensor.Float32, shape...)
 	pending := 0 // masked inputs in batch: the last runs
 	flush := func() error {
@@ -381,8 +384,9 @@ const ablationBatch = 32
 
 // ablate writes into sk[i][t][k] the score of target t of image i when
 // channel k of layer l (activation a, as run r computed it) is set to
-// fill[i]. A channel that already holds fill everywhere (a dead channel
-// after a ReLU) changes nothing and keeps the unablated score s0. The
+// fill[i]. A channel that already holds fill everywhere, bit for bit (a
+// dead channel after a ReLU), changes nothing and keeps the unablated
+// score s0. The
 // others run stacked, several channels per Rerun; when the graph after
 // the layer does not keep the batch dimension (Rerun refuses stacked
 // variants), they run one at a time.
@@ -398,7 +402,7 @@ func (j *job) ablate(ctx context.Context, r *engine.Result, l layerInfo, a *tens
 		same := true
 		for i := 0; i < j.n && same; i++ {
 			for p := 0; p < l.p && same; p++ {
-				same = a.F[at(i, k, p)] == fill[i]
+				same = math.Float32bits(a.F[at(i, k, p)]) == math.Float32bits(fill[i])
 			}
 		}
 		if !same {

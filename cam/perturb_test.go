@@ -461,7 +461,7 @@ func TestAblationStacked(t *testing.T) {
 				unchanged := true
 				for i := range j.n {
 					for _, v := range acts[i][k*l.p : (k+1)*l.p] {
-						unchanged = unchanged && v == fill[i]
+						unchanged = unchanged && math.Float32bits(v) == math.Float32bits(fill[i])
 					}
 				}
 				if unchanged {
