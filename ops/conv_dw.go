@@ -642,6 +642,16 @@ func dwBackwardGeom(g *winGeom) (winGeom, bool) {
 	return b, true
 }
 
+// dwSpread2Go is dwSpread2 in Go.
+func dwSpread2Go(z, dy []float32, oh, ow, iw, pt, pl int) {
+	for oy := range oh {
+		zr := z[(2*oy+1-pt)*iw:][:iw]
+		for ox, v := range dy[oy*ow : (oy+1)*ow] {
+			zr[2*ox+1-pl] = v
+		}
+	}
+}
+
 // convDepthwiseBackwardData scatters dy back through the depthwise kernel;
 // work is split by input plane so that no two goroutines write one. The
 // 3x3 windows of dwBackwardGeom run as forward 3x3 convolutions, each
@@ -670,12 +680,7 @@ func convDepthwiseBackwardData(ctx *Ctx, s *convShape, dy, w, dx []float32) {
 					src := dy[(n*s.m+m)*p:][:p]
 					if spread > 0 {
 						clear(z)
-						for oy := range oh {
-							zr := z[(2*oy+1-pt)*iw:][:iw]
-							for ox, v := range src[oy*ow : (oy+1)*ow] {
-								zr[2*ox+1-pl] = v
-							}
-						}
+						dwSpread2(z, src, oh, ow, iw, pt, pl)
 						src = z
 					}
 					var wf [9]float32

@@ -146,6 +146,25 @@ func dwMaxPlane(y []float32, src *[9][]float32, off *[9]int, masks []uint16) {
 //go:noescape
 func dwSplit2AVX512(ph, x *float32, rows, iw, ow, psz int)
 
+// dwSpread2AVX512 is dwSpread2 for oh, ow >= 1.
+//
+//go:noescape
+func dwSpread2AVX512(z, dy *float32, oh, ow, iw, pt, pl int)
+
+// dwSpread2 spreads the output gradient dy (oh x ow) over z (zero, rows of
+// iw) for the stride-2 input gradient: z[(2*oy+1-pt)*iw + 2*ox+1-pl] =
+// dy[oy*ow+ox] (see dwBackwardGeom).
+func dwSpread2(z, dy []float32, oh, ow, iw, pt, pl int) {
+	if !useDwAVX512 || oh == 0 || ow == 0 {
+		dwSpread2Go(z, dy, oh, ow, iw, pt, pl)
+		return
+	}
+	// Bounds the assembly relies on: the rows it writes, the values.
+	_ = z[(2*(oh-1)+2-pt)*iw-1]
+	_ = dy[oh*ow-1]
+	dwSpread2AVX512(&z[0], &dy[0], oh, ow, iw, pt, pl)
+}
+
 // dwSplit2 splits the first rows rows of input plane x (rows of iw) into
 // the four phase planes of the stride-2 path, each of psz elements with
 // rows of ow, in ph: input element (r, c) goes to element (r>>1, c>>1) of

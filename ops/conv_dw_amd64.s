@@ -489,3 +489,58 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func dwSpread2AVX512(z, dy *float32, oh, ow, iw, pt, pl int)
+//
+// z[(2*oy+1-pt)*iw + 2*ox+1-pl] = dy[oy*ow + ox] for every oy < oh and
+// ox < ow, writing the whole of each of those rows of z (iw elements,
+// zero between the values); the other rows are left alone. Each chunk of
+// 8 values is expanded by VEXPANDPS into the even (pl = 1) or odd (pl =
+// 0) lanes of 16.
+TEXT ·dwSpread2AVX512(SB), NOSPLIT, $0-56
+	MOVQ z+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ ow+24(FP), R10
+	MOVQ iw+32(FP), R9
+	LEAQ dwlow<>(SB), BX
+	// R11: the lanes of the values (0x5555 from column 0, 0xaaaa from 1).
+	MOVQ $0x5555, R11
+	MOVQ $0xaaaa, R12
+	CMPQ pl+48(FP), $0
+	CMOVQEQ R12, R11
+	// DI: row 1-pt of z.
+	MOVQ $1, AX
+	SUBQ pt+40(FP), AX
+	IMULQ R9, AX
+	LEAQ (DI)(AX*4), DI
+	MOVQ oh+16(FP), R8
+
+spreadrow:
+	XORQ CX, CX // ox
+
+spreadcol:
+	// Expand mask: the value lanes among the first 2*(ow-ox).
+	MOVQ R10, AX
+	SUBQ CX, AX
+	SHLQ $1, AX
+	DWLANES(K2)
+	KMOVW R11, K1
+	KANDW K1, K2, K1
+	// Store mask: the lanes of z from column 2*ox within the row.
+	MOVQ CX, AX
+	SHLQ $1, AX
+	NEGQ AX
+	ADDQ R9, AX // iw - 2*ox
+	DWLANES(K3)
+	VEXPANDPS.Z (SI)(CX*4), K1, Z1
+	VMOVUPS Z1, K3, (DI)(CX*8)
+	ADDQ $8, CX
+	CMPQ CX, R10
+	JLT spreadcol
+
+	LEAQ (SI)(R10*4), SI
+	LEAQ (DI)(R9*8), DI // two rows of z
+	DECQ R8
+	JNE spreadrow
+	VZEROUPPER
+	RET

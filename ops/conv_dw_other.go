@@ -41,3 +41,8 @@ func dwMaxPlane(y []float32, src *[9][]float32, off *[9]int, masks []uint16) {
 func dwPlanes(l *dwLayout, src *[9][]float32, inStep int, w, bias, y []float32, lo, hi int, cl, ch float32) bool {
 	return false
 }
+
+// dwSpread2 spreads the output gradient dy (oh x ow) over z (zero, rows of
+// iw) for the stride-2 input gradient: z[(2*oy+1-pt)*iw + 2*ox+1-pl] =
+// dy[oy*ow+ox] (see dwBackwardGeom).
+func dwSpread2(z, dy []float32, oh, ow, iw, pt, pl int) { dwSpread2Go(z, dy, oh, ow, iw, pt, pl) }

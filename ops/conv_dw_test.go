@@ -410,3 +410,46 @@ func BenchmarkDepthwiseBackward(b *testing.B) {
 		})
 	}
 }
+
+// TestDwSpread2 checks the spreading of the stride-2 input gradient
+// (assembly where there is one) against its definition, for rows of every
+// length up to a few vectors and both paddings.
+func TestDwSpread2(t *testing.T) {
+	for iw := 1; iw <= 45; iw++ {
+		for _, pl := range []int{0, 1} {
+			for _, pt := range []int{0, 1} {
+				if 1-pl >= iw {
+					continue
+				}
+				ow := (iw-2+pl)/2 + 1 // largest with 2*(ow-1)+1-pl < iw
+				ih := 7
+				oh := (ih-2+pt)/2 + 1
+				dy := make([]float32, oh*ow)
+				for i := range dy {
+					dy[i] = float32(i + 1)
+				}
+				want := make([]float32, ih*iw)
+				for oy := range oh {
+					for ox := range ow {
+						want[(2*oy+1-pt)*iw+2*ox+1-pl] = dy[oy*ow+ox]
+					}
+				}
+				// Rows that take no values must be left alone.
+				z := make([]float32, ih*iw)
+				for r := range ih {
+					if (r+pt)%2 == 0 || (r-1+pt)/2 >= oh {
+						for c := range iw {
+							z[r*iw+c], want[r*iw+c] = -1, -1
+						}
+					}
+				}
+				dwSpread2(z, dy, oh, ow, iw, pt, pl)
+				for i := range z {
+					if z[i] != want[i] {
+						t.Fatalf("iw %d pt %d pl %d: element %d is %g, want %g", iw, pt, pl, i, z[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
