@@ -207,11 +207,10 @@ func dw3x3OK(g *winGeom) bool {
 //     and odd rows times even and odd columns), each a plane of oh x ow
 //     (one row or column more when the input has row 2*oh or column 2*ow
 //     and the window reaches it): input element (2r+p, 2c+q) is element
-//     (r, c) of phase (p, q). Tap
-//     (kh, kw) reads input row 2*oy + kh-pt, that is row oy + (kh-pt)>>1
-//     of row phase (kh-pt)&1, and likewise for columns, so a stride-2
-//     convolution becomes nine stride-1 reads of the phases and computes
-//     only the outputs kept.
+//     (r, c) of phase (p, q). Tap (kh, kw) reads input row 2*oy + kh-pt,
+//     that is row oy + (kh-pt)>>1 of row phase (kh-pt)&1, and likewise
+//     for columns, so a stride-2 convolution becomes nine stride-1 reads
+//     of the phases and computes only the outputs kept.
 //
 // When the source rows are as long as the output rows (srcW == ow: stride
 // 1 with one column of padding on each side, or stride 2) output index
