@@ -245,9 +245,20 @@ type dwLayout struct {
 // masks of the nine taps and padding).
 const dwMaskEntry = 16
 
-// newDwLayout plans the 3x3 path for g (see dw3x3OK).
+// dwLayoutKey identifies a layout (and its mask table).
+type dwLayoutKey struct{ stride, ih, iw, pt, pl, oh, ow int }
+
+// dwLayouts holds the layouts planned so far (a few per network), which
+// are never changed.
+var dwLayouts sync.Map // dwLayoutKey -> *dwLayout
+
+// newDwLayout returns the plan of the 3x3 path for g (see dw3x3OK).
 func newDwLayout(g *winGeom) *dwLayout {
 	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
+	key := dwLayoutKey{g.s[1], ih, iw, g.pb[1], g.pb[2], oh, ow}
+	if l, ok := dwLayouts.Load(key); ok {
+		return l.(*dwLayout)
+	}
 	l := &dwLayout{stride: g.s[1], ih: ih, iw: iw, pt: g.pb[1], pl: g.pb[2], oh: oh, ow: ow}
 	for k := range 3 {
 		a, b := k-g.pb[1], k-g.pb[2]
@@ -280,6 +291,7 @@ func newDwLayout(g *winGeom) *dwLayout {
 	}
 	l.rowEntries = ow/16 + 1
 	l.masks = dwMasks(l)
+	dwLayouts.Store(key, l)
 	return l
 }
 
@@ -293,12 +305,6 @@ func (l *dwLayout) scratch(residual bool) int {
 	return max(n, 1)
 }
 
-// dwMaskKey identifies a mask table.
-type dwMaskKey struct{ stride, ih, iw, pt, pl, oh, ow int }
-
-// dwMaskCache holds the mask tables built so far (a few per network).
-var dwMaskCache sync.Map // dwMaskKey -> []uint16
-
 // dwMasks returns the kernel's mask table for l: for every 16 outputs of
 // a call and every tap t = 3*kh+kw, bit j of entry element t is set when
 // output j reads inside the input (row stride*oy+kh-pt, column
@@ -308,10 +314,6 @@ var dwMaskCache sync.Map // dwMaskKey -> []uint16
 // starting at a new entry. An entry more than needed lets the kernel read
 // the entry after the last whole vector of a call.
 func dwMasks(l *dwLayout) []uint16 {
-	key := dwMaskKey{l.stride, l.ih, l.iw, l.pt, l.pl, l.oh, l.ow}
-	if t, ok := dwMaskCache.Load(key); ok {
-		return t.([]uint16)
-	}
 	var t []uint16
 	set := func(e []uint16, j, oy, ox int) {
 		for tap := range 9 {
@@ -335,7 +337,6 @@ func dwMasks(l *dwLayout) []uint16 {
 			}
 		}
 	}
-	dwMaskCache.Store(key, t)
 	return t
 }
 
