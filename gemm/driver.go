@@ -46,6 +46,33 @@ type kparams struct {
 	offs    *int32 // row offsets of B for tileRows
 }
 
+// startBlock sets p's beta and clamp bounds for a k block, the first
+// and/or the last of the product (which adds C*beta, the extras of o), and
+// returns the block's flags.
+func (p *kparams) startBlock(first, last bool, beta float32, o *Options) uint32 {
+	flags := uint32(0)
+	p.beta = 1
+	if first {
+		p.beta = beta
+	}
+	if p.beta != 0 {
+		flags |= flagLoadC
+	}
+	if last {
+		if o.RowBias != nil {
+			flags |= flagRowBias
+		}
+		if o.ColBias != nil {
+			flags |= flagColBias
+		}
+		if o.Clamp {
+			flags |= flagClamp
+			p.lo, p.hi = o.Min, o.Max
+		}
+	}
+	return flags
+}
+
 // Flags of kparams; keep in sync with internal/asmgen.
 const (
 	flagLoadC   = 1  // C is read and scaled by beta
@@ -116,29 +143,9 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 				ap = buffer(&w.abuf, mc*kb)
 				ks.packA(ap, pr.transA, pr.a, pr.lda, ic, mc, k0, kb)
 			}
-			first, last := k0 == 0, k0+kb == pr.k
-			flags := uint32(0)
+			flags := p.startBlock(k0 == 0, k0+kb == pr.k, pr.beta, o)
 			if pr.direct {
 				flags |= flagDirectA
-			}
-			p.beta = 1
-			if first {
-				p.beta = pr.beta
-			}
-			if p.beta != 0 {
-				flags |= flagLoadC
-			}
-			if last {
-				if o.RowBias != nil {
-					flags |= flagRowBias
-				}
-				if o.ColBias != nil {
-					flags |= flagColBias
-				}
-				if o.Clamp {
-					flags |= flagClamp
-					p.lo, p.hi = o.Min, o.Max
-				}
 			}
 			for jc := j0; jc < j1; jc += ks.nc {
 				nc := min(ks.nc, j1-jc)

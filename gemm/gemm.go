@@ -175,20 +175,28 @@ func (pr *problem) setup(transB bool, m, n, k int, alpha float32, b []float32, l
 	pr.alpha, pr.beta = alpha, beta
 	pr.b, pr.ldb = b, ldb
 	pr.c, pr.ldc = c, ldc
-	pr.threads = Threads()
-	if opt != nil {
-		pr.opt = *opt
-		if opt.RowBias != nil && len(opt.RowBias) < m {
-			panic(fmt.Sprintf("gemm: RowBias has %d elements, needs %d", len(opt.RowBias), m))
-		}
-		if opt.ColBias != nil && len(opt.ColBias) < n {
-			panic(fmt.Sprintf("gemm: ColBias has %d elements, needs %d", len(opt.ColBias), n))
-		}
-		if opt.Threads > 0 {
-			pr.threads = opt.Threads
-		}
-	}
+	pr.opt, pr.threads = checkOptions(opt, m, n)
 	pr.kc = blockDepth(k, pr.ks.kc)
+}
+
+// checkOptions returns a copy of opt (the zero Options when nil) and the
+// goroutines the call may use, after checking the biases against an m x n
+// result.
+func checkOptions(opt *Options, m, n int) (Options, int) {
+	threads := Threads()
+	if opt == nil {
+		return Options{}, threads
+	}
+	if opt.RowBias != nil && len(opt.RowBias) < m {
+		panic(fmt.Sprintf("gemm: RowBias has %d elements, needs %d", len(opt.RowBias), m))
+	}
+	if opt.ColBias != nil && len(opt.ColBias) < n {
+		panic(fmt.Sprintf("gemm: ColBias has %d elements, needs %d", len(opt.ColBias), n))
+	}
+	if opt.Threads > 0 {
+		threads = opt.Threads
+	}
+	return *opt, threads
 }
 
 // blockDepth splits k into equal blocks of at most kcMax.

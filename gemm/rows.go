@@ -41,19 +41,8 @@ func SgemmRows(pa *PackedA, offs []int32, n int, b []float32, beta float32, c []
 	if m == 0 || n == 0 {
 		return
 	}
-	pr := rowsProblem{pa: pa, offs: offs, n: n, b: b, beta: beta, c: c, ldc: ldc, threads: Threads()}
-	if opt != nil {
-		pr.opt = *opt
-		if opt.RowBias != nil && len(opt.RowBias) < m {
-			panic(fmt.Sprintf("gemm: RowBias has %d elements, needs %d", len(opt.RowBias), m))
-		}
-		if opt.ColBias != nil && len(opt.ColBias) < n {
-			panic(fmt.Sprintf("gemm: ColBias has %d elements, needs %d", len(opt.ColBias), n))
-		}
-		if opt.Threads > 0 {
-			pr.threads = opt.Threads
-		}
-	}
+	pr := rowsProblem{pa: pa, offs: offs, n: n, b: b, beta: beta, c: c, ldc: ldc}
+	pr.opt, pr.threads = checkOptions(opt, m, n)
 	if k == 0 {
 		pr.scaleOnly()
 		return
@@ -112,27 +101,7 @@ func (pr *rowsProblem) block(w *worker, j0, j1 int) {
 	p.alpha = 1
 	for k0 := 0; k0 < k; k0 += kc {
 		kb := min(kc, k-k0)
-		first, last := k0 == 0, k0+kb == k
-		flags := uint32(0)
-		p.beta = 1
-		if first {
-			p.beta = pr.beta
-		}
-		if p.beta != 0 {
-			flags |= flagLoadC
-		}
-		if last {
-			if o.RowBias != nil {
-				flags |= flagRowBias
-			}
-			if o.ColBias != nil {
-				flags |= flagColBias
-			}
-			if o.Clamp {
-				flags |= flagClamp
-				p.lo, p.hi = o.Min, o.Max
-			}
-		}
+		flags := p.startBlock(k0 == 0, k0+kb == k, pr.beta, o)
 		ap := pa.panel(k0, kb, 0)
 		offs := pr.offs[k0 : k0+kb]
 		p.offs = &offs[0]
