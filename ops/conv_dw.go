@@ -610,6 +610,20 @@ func dwRow9Go(y []float32, p *[9][]float32, w *[9]float32, b, lo, hi float32) {
 	}
 }
 
+// maxPool3s2OK reports whether a 3x3 max pooling window g (see dw3x3OK)
+// takes maxPool3s2: stride 2, and the centre of every window inside the
+// input (the windows take the column maxima of their rows, then the
+// maxima of three neighbours of those).
+func maxPool3s2OK(g *winGeom) bool {
+	return dw3x3OK(g) && g.s[1] == 2 && g.out[1] >= 1 && g.out[2] >= 1 &&
+		2*(g.out[1]-1)+1-g.pb[1] < g.in[1] && 2*(g.out[2]-1)+1-g.pb[2] < g.in[2]
+}
+
+// maxPool3s2Len is the length of maxPool3s2's row buffer: room for a
+// leading -Inf, the column maxima in whole vectors and the reads past
+// them.
+func maxPool3s2Len(g *winGeom) int { return 1 + (g.in[2]+15)/16*16 + 48 }
+
 // dwBackwardGeom returns, for a depthwise 3x3 window g, the geometry of
 // the forward convolution that gives its input gradient, if the 3x3 path
 // takes it: a 3x3 stride-1 convolution with one element of padding on

@@ -544,3 +544,128 @@ spreadcol:
 	JNE spreadrow
 	VZEROUPPER
 	RET
+
+// func maxPool3s2AVX512(y, x, v *float32, ih, iw, oh, ow, pt, pl int)
+//
+// One plane of 3x3 stride-2 max pooling: y (oh x ow) from x (ih x iw)
+// with padding pt at the top and pl at the left, for geometries whose
+// window centres (2*oy+1-pt, 2*ox+1-pl) lie inside x. Each output row is
+// the column maxima of its (one to three) input rows, a window that
+// reaches past the input taking its centre row twice, into v[1:], then
+// the maxima of three neighbours at every other position of v[1-pl:].
+// v holds 1 + iw rounded up to 16 + 48 elements, all -Inf on entry; the
+// column maxima leave -Inf past iw.
+TEXT ·maxPool3s2AVX512(SB), NOSPLIT, $0-72
+	MOVQ y+0(FP), DI
+	MOVQ ih+24(FP), R8
+	MOVQ iw+32(FP), R9
+	MOVQ ow+48(FP), R10
+	// K4, K5: the lanes of the last, partial chunk of a row of x, of y.
+	LEAQ dwlow<>(SB), BX
+	MOVQ R9, AX
+	ANDQ $15, AX
+	KMOVW (BX)(AX*2), K4
+	MOVQ R10, AX
+	ANDQ $15, AX
+	KMOVW (BX)(AX*2), K5
+	MOVQ v+16(FP), BX
+	ADDQ $4, BX // v[1:]
+	VMOVDQU32 dweven<>(SB), Z30
+	VMOVDQU32 dwodd<>(SB), Z31
+	MOVL $0xff800000, AX // -Inf
+	VPBROADCASTD AX, Z29
+	// R14: v - pl (column -pl of the padded row).
+	MOVQ pl+64(FP), AX
+	SHLQ $2, AX
+	MOVQ BX, R14
+	SUBQ AX, R14
+	// R11: the centre row of output row 0, 1-pt.
+	MOVQ $1, R11
+	SUBQ pt+56(FP), R11
+	MOVQ oh+40(FP), R13
+
+mprow:
+	// R12, SI, DX: rows above, at and below the centre (the centre
+	// again past the input).
+	MOVQ R11, AX
+	IMULQ R9, AX
+	MOVQ x+8(FP), SI
+	LEAQ (SI)(AX*4), SI
+	MOVQ SI, R12
+	TESTQ R11, R11
+	JEQ mpabove
+	MOVQ R9, AX
+	SHLQ $2, AX
+	SUBQ AX, R12
+
+mpabove:
+	MOVQ SI, DX
+	LEAQ 1(R11), AX
+	CMPQ AX, R8
+	JGE mpbelow
+	LEAQ (DX)(R9*4), DX
+
+mpbelow:
+	// Column maxima into v.
+	XORQ CX, CX
+	MOVQ R9, AX
+	ANDQ $-16, AX
+	JEQ mpvtail
+
+mpvloop:
+	VMOVUPS (SI)(CX*4), Z1
+	VMAXPS (R12)(CX*4), Z1, Z1
+	VMAXPS (DX)(CX*4), Z1, Z1
+	VMOVUPS Z1, (BX)(CX*4)
+	ADDQ $16, CX
+	CMPQ CX, AX
+	JLT mpvloop
+
+mpvtail:
+	CMPQ CX, R9
+	JGE mphoriz
+	VMOVAPS Z29, Z1
+	VMOVAPS Z29, Z2
+	VMOVAPS Z29, Z3
+	VMOVUPS (SI)(CX*4), K4, Z1
+	VMOVUPS (R12)(CX*4), K4, Z2
+	VMOVUPS (DX)(CX*4), K4, Z3
+	VMAXPS Z2, Z1, Z1
+	VMAXPS Z3, Z1, Z1
+	VMOVUPS Z1, (BX)(CX*4)
+
+mphoriz:
+	// y[ox] = max(w[2ox], w[2ox+1], w[2ox+2]), w = v[-pl:].
+	XORQ CX, CX
+
+mphloop:
+	VMOVUPS (R14)(CX*8), Z1
+	VMOVUPS 64(R14)(CX*8), Z2
+	VMOVUPS 8(R14)(CX*8), Z4
+	VMOVUPS 72(R14)(CX*8), Z5
+	VMOVAPS Z1, Z3
+	VPERMT2PS Z2, Z30, Z3 // w[2ox]
+	VPERMT2PS Z2, Z31, Z1 // w[2ox+1]
+	VPERMT2PS Z5, Z30, Z4 // w[2ox+2]
+	VMAXPS Z1, Z3, Z3
+	VMAXPS Z4, Z3, Z3
+	MOVQ R10, AX
+	SUBQ CX, AX
+	CMPQ AX, $16
+	JLT mphtail
+	VMOVUPS Z3, (DI)(CX*4)
+	ADDQ $16, CX
+	CMPQ CX, R10
+	JLT mphloop
+	JMP mpnext
+
+mphtail:
+	VMOVUPS Z3, K5, (DI)(CX*4)
+
+mpnext:
+	LEAQ (DI)(R10*4), DI
+	ADDQ $2, R11
+	DECQ R13
+	JNE mprow
+	VZEROUPPER
+	RET

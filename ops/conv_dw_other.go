@@ -46,3 +46,7 @@ func dwPlanes(l *dwLayout, src *[9][]float32, inStep int, w, bias, y []float32, 
 // iw) for the stride-2 input gradient: z[(2*oy+1-pt)*iw + 2*ox+1-pl] =
 // dy[oy*ow+ox] (see dwBackwardGeom).
 func dwSpread2(z, dy []float32, oh, ow, iw, pt, pl int) { dwSpread2Go(z, dy, oh, ow, iw, pt, pl) }
+
+// maxPool3s2 reports false: the 3x3 path's maximum (maxPool3x3Plane) runs
+// here.
+func maxPool3s2(g *winGeom, x, y, v []float32) bool { return false }

@@ -311,6 +311,19 @@ func (o *poolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		var arg []int
 		var rows []float32
 		if l != nil {
+			if maxPool3s2OK(g) {
+				v := getScratch(maxPool3s2Len(g))
+				defer putScratch(v)
+				for i := range *v {
+					(*v)[i] = float32(math.Inf(-1))
+				}
+				if maxPool3s2(g, x.F[lo*inSz:lo*inSz+inSz], y.F[lo*p:lo*p+p], *v) {
+					for pl := lo + 1; pl < hi; pl++ {
+						maxPool3s2(g, x.F[pl*inSz:(pl+1)*inSz], y.F[pl*p:(pl+1)*p], *v)
+					}
+					return
+				}
+			}
 			buf := getScratch(l.scratch(false))
 			defer putScratch(buf)
 			for pl := lo; pl < hi; pl++ {

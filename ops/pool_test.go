@@ -366,7 +366,7 @@ func BenchmarkMaxPool(b *testing.B) {
 // not win), on one and two threads.
 func TestMaxPool3x3(t *testing.T) {
 	var cases []poolCase
-	for _, hw := range [][2]int{{1, 1}, {2, 5}, {3, 3}, {7, 7}, {14, 15}, {6, 17}, {13, 33}, {12, 40}} {
+	for _, hw := range [][2]int{{1, 1}, {2, 5}, {3, 3}, {7, 7}, {14, 15}, {6, 17}, {13, 33}, {12, 40}, {5, 64}, {9, 65}, {4, 112}} {
 		for _, s := range []int{1, 2} {
 			for _, p := range [][]int{{1, 1, 1, 1}, {0, 0, 1, 1}, {0, 0, 0, 0}, {1, 0, 0, 1}} {
 				for _, ceil := range []bool{false, true} {
