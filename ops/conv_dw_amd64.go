@@ -200,3 +200,53 @@ func maxPool3s2(g *winGeom, x, y, v []float32) bool {
 	maxPool3s2AVX512(&y[0], &x[0], &v[0], ih, iw, oh, ow, g.pb[1], g.pb[2])
 	return true
 }
+
+// dw2Args is the arguments of dwConv3s2AVX512 as the assembly reads them;
+// keep the offsets in conv_dw_amd64.s in step.
+type dw2Args struct {
+	x, y, w, b     *float32 // 0, 8, 16, 24
+	planes         int      // 32
+	inStep         int      // 40: bytes between input planes
+	outStep        int      // 48: bytes between output planes
+	bStep          int      // 56: bytes between biases (4 or 0)
+	ih, iw, oh, ow int      // 64, 72, 80, 88
+	pt, pl         int      // 96, 104
+	lo, hi         float32  // 112, 116
+	buf            *float32 // 120
+	rowLen         int      // 128
+}
+
+// dwConv3s2AVX512 computes a.planes planes of a 3x3 stride-2 depthwise
+// convolution; it changes a.
+//
+//go:noescape
+func dwConv3s2AVX512(a *dw2Args)
+
+// dwConv3s2 computes output planes [lo, hi) of a 3x3 stride-2 depthwise
+// convolution g (see dwConv3s2OK) of input planes x (plane i giving
+// output plane i) with weights w (nine a plane) and bias (one a plane,
+// nil for none), clamped to [cl, ch], a row at a time; it reports false,
+// doing nothing, where it has no vector kernel.
+func dwConv3s2(g *winGeom, x, w, bias, y []float32, lo, hi int, cl, ch float32) bool {
+	if !useDwAVX512 || hi <= lo {
+		return false
+	}
+	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
+	inSz, p := ih*iw, oh*ow
+	rowLen := dwConv3s2Row(g)
+	buf := getScratch(4 * rowLen)
+	defer putScratch(buf)
+	clear(*buf)
+	xs := x[lo*inSz : hi*inSz]
+	ys := y[lo*p : hi*p]
+	ws := w[lo*9 : hi*9]
+	var zero float32
+	a := dw2Args{x: &xs[0], y: &ys[0], w: &ws[0], b: &zero, planes: hi - lo,
+		inStep: 4 * inSz, outStep: 4 * p, ih: ih, iw: iw, oh: oh, ow: ow,
+		pt: g.pb[1], pl: g.pb[2], lo: cl, hi: ch, buf: &(*buf)[0], rowLen: rowLen}
+	if bias != nil {
+		a.b, a.bStep = &bias[lo:hi][0], 4
+	}
+	dwConv3s2AVX512(&a)
+	return true
+}

@@ -669,3 +669,250 @@ mpnext:
 	JNE mprow
 	VZEROUPPER
 	RET
+
+// func dwConv3s2AVX512(a *dw2Args)
+//
+// Planes of a 3x3 stride-2 depthwise convolution, a row at a time: for
+// output row oy the input rows 2*oy-pt+kh (kh = 0, 1, 2) are copied into
+// row buffers with a zero before them and zeros after them (a row past
+// the input reads the buffer of zeros instead), and the taps of kw = 0,
+// 1, 2 of each are the even and odd picks (VPERMT2PS) of w[2ox+kw],
+// w = buffer[1-pl:]. Between planes x, y, the weights (nine a plane) and
+// the bias move by their steps; a is changed. Buffers of rowLen floats
+// each: three for the rows, then the zeros; rowLen is at least 1 + iw
+// rounded up to 16 + 48, and the buffers are zero on entry.
+TEXT ·dwConv3s2AVX512(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), SI
+	VMOVDQU32 dweven<>(SB), Z30
+	VMOVDQU32 dwodd<>(SB), Z31
+	LEAQ dwlow<>(SB), AX
+	MOVQ 72(SI), CX
+	ANDQ $15, CX
+	KMOVW (AX)(CX*2), K4
+	MOVQ 88(SI), CX
+	ANDQ $15, CX
+	KMOVW (AX)(CX*2), K5
+	VBROADCASTSS 112(SI), Z10
+	VBROADCASTSS 116(SI), Z11
+	MOVQ 72(SI), R11 // iw
+	MOVQ 88(SI), R12 // ow
+
+c2plane:
+	MOVQ 16(SI), AX
+	VBROADCASTSS 0(AX), Z0
+	VBROADCASTSS 4(AX), Z1
+	VBROADCASTSS 8(AX), Z2
+	VBROADCASTSS 12(AX), Z3
+	VBROADCASTSS 16(AX), Z4
+	VBROADCASTSS 20(AX), Z5
+	VBROADCASTSS 24(AX), Z6
+	VBROADCASTSS 28(AX), Z7
+	VBROADCASTSS 32(AX), Z8
+	MOVQ 24(SI), AX
+	VBROADCASTSS (AX), Z9
+	MOVQ 8(SI), DI
+	XORQ R13, R13 // oy
+
+c2row:
+	// Row kh = 0 into R8.
+	MOVQ 128(SI), DX
+	MOVQ 120(SI), R8
+	MOVQ R13, AX
+	SHLQ $1, AX
+	SUBQ 96(SI), AX
+	ADDQ $0, AX // r
+	JLT c2zero0
+	CMPQ AX, 64(SI)
+	JGE c2zero0
+	IMULQ $0, DX
+	LEAQ 4(R8)(DX*4), R8
+	IMULQ R11, AX
+	MOVQ 0(SI), BX
+	LEAQ (BX)(AX*4), BX
+	XORQ CX, CX
+	MOVQ R11, AX
+	ANDQ $-16, AX
+	JEQ c2ctail0
+
+c2copy0:
+	VMOVUPS (BX)(CX*4), Z20
+	VMOVUPS Z20, (R8)(CX*4)
+	ADDQ $16, CX
+	CMPQ CX, AX
+	JLT c2copy0
+
+c2ctail0:
+	CMPQ CX, R11
+	JGE c2done0
+	VMOVUPS.Z (BX)(CX*4), K4, Z20
+	VMOVUPS Z20, (R8)(CX*4)
+	JMP c2done0
+
+c2zero0:
+	IMULQ $3, DX
+	LEAQ 4(R8)(DX*4), R8
+
+c2done0:
+	MOVQ 104(SI), AX
+	SHLQ $2, AX
+	SUBQ AX, R8 // w = buffer[1-pl:]
+
+	// Row kh = 1 into R9.
+	MOVQ 128(SI), DX
+	MOVQ 120(SI), R9
+	MOVQ R13, AX
+	SHLQ $1, AX
+	SUBQ 96(SI), AX
+	ADDQ $1, AX // r
+	JLT c2zero1
+	CMPQ AX, 64(SI)
+	JGE c2zero1
+	IMULQ $1, DX
+	LEAQ 4(R9)(DX*4), R9
+	IMULQ R11, AX
+	MOVQ 0(SI), BX
+	LEAQ (BX)(AX*4), BX
+	XORQ CX, CX
+	MOVQ R11, AX
+	ANDQ $-16, AX
+	JEQ c2ctail1
+
+c2copy1:
+	VMOVUPS (BX)(CX*4), Z20
+	VMOVUPS Z20, (R9)(CX*4)
+	ADDQ $16, CX
+	CMPQ CX, AX
+	JLT c2copy1
+
+c2ctail1:
+	CMPQ CX, R11
+	JGE c2done1
+	VMOVUPS.Z (BX)(CX*4), K4, Z20
+	VMOVUPS Z20, (R9)(CX*4)
+	JMP c2done1
+
+c2zero1:
+	IMULQ $3, DX
+	LEAQ 4(R9)(DX*4), R9
+
+c2done1:
+	MOVQ 104(SI), AX
+	SHLQ $2, AX
+	SUBQ AX, R9 // w = buffer[1-pl:]
+
+	// Row kh = 2 into R10.
+	MOVQ 128(SI), DX
+	MOVQ 120(SI), R10
+	MOVQ R13, AX
+	SHLQ $1, AX
+	SUBQ 96(SI), AX
+	ADDQ $2, AX // r
+	JLT c2zero2
+	CMPQ AX, 64(SI)
+	JGE c2zero2
+	IMULQ $2, DX
+	LEAQ 4(R10)(DX*4), R10
+	IMULQ R11, AX
+	MOVQ 0(SI), BX
+	LEAQ (BX)(AX*4), BX
+	XORQ CX, CX
+	MOVQ R11, AX
+	ANDQ $-16, AX
+	JEQ c2ctail2
+
+c2copy2:
+	VMOVUPS (BX)(CX*4), Z20
+	VMOVUPS Z20, (R10)(CX*4)
+	ADDQ $16, CX
+	CMPQ CX, AX
+	JLT c2copy2
+
+c2ctail2:
+	CMPQ CX, R11
+	JGE c2done2
+	VMOVUPS.Z (BX)(CX*4), K4, Z20
+	VMOVUPS Z20, (R10)(CX*4)
+	JMP c2done2
+
+c2zero2:
+	IMULQ $3, DX
+	LEAQ 4(R10)(DX*4), R10
+
+c2done2:
+	MOVQ 104(SI), AX
+	SHLQ $2, AX
+	SUBQ AX, R10 // w = buffer[1-pl:]
+
+	XORQ CX, CX // ox
+
+c2col:
+	VMOVAPS Z9, Z12
+	VPXORD Z13, Z13, Z13
+	VMOVUPS (R8)(CX*8), Z20
+	VMOVUPS 64(R8)(CX*8), Z21
+	VMOVUPS 8(R8)(CX*8), Z22
+	VMOVUPS 72(R8)(CX*8), Z23
+	VMOVAPS Z20, Z24
+	VPERMT2PS Z21, Z30, Z24
+	VPERMT2PS Z21, Z31, Z20
+	VPERMT2PS Z23, Z30, Z22
+	VFMADD231PS Z24, Z0, Z12
+	VFMADD231PS Z20, Z1, Z13
+	VFMADD231PS Z22, Z2, Z12
+	VMOVUPS (R9)(CX*8), Z20
+	VMOVUPS 64(R9)(CX*8), Z21
+	VMOVUPS 8(R9)(CX*8), Z22
+	VMOVUPS 72(R9)(CX*8), Z23
+	VMOVAPS Z20, Z24
+	VPERMT2PS Z21, Z30, Z24
+	VPERMT2PS Z21, Z31, Z20
+	VPERMT2PS Z23, Z30, Z22
+	VFMADD231PS Z24, Z3, Z12
+	VFMADD231PS Z20, Z4, Z13
+	VFMADD231PS Z22, Z5, Z12
+	VMOVUPS (R10)(CX*8), Z20
+	VMOVUPS 64(R10)(CX*8), Z21
+	VMOVUPS 8(R10)(CX*8), Z22
+	VMOVUPS 72(R10)(CX*8), Z23
+	VMOVAPS Z20, Z24
+	VPERMT2PS Z21, Z30, Z24
+	VPERMT2PS Z21, Z31, Z20
+	VPERMT2PS Z23, Z30, Z22
+	VFMADD231PS Z24, Z6, Z12
+	VFMADD231PS Z20, Z7, Z13
+	VFMADD231PS Z22, Z8, Z12
+	VADDPS Z13, Z12, Z12
+	VMAXPS Z12, Z10, Z12
+	VMINPS Z12, Z11, Z12
+	MOVQ R12, AX
+	SUBQ CX, AX
+	CMPQ AX, $16
+	JLT c2tail
+	VMOVUPS Z12, (DI)(CX*4)
+	ADDQ $16, CX
+	CMPQ CX, R12
+	JLT c2col
+	JMP c2next
+
+c2tail:
+	VMOVUPS Z12, K5, (DI)(CX*4)
+
+c2next:
+	LEAQ (DI)(R12*4), DI
+	INCQ R13
+	CMPQ R13, 80(SI)
+	JLT c2row
+	DECQ 32(SI)
+	JEQ c2end
+	MOVQ 40(SI), AX
+	ADDQ AX, 0(SI)
+	MOVQ 48(SI), AX
+	ADDQ AX, 8(SI)
+	ADDQ $36, 16(SI)
+	MOVQ 56(SI), AX
+	ADDQ AX, 24(SI)
+	JMP c2plane
+
+c2end:
+	VZEROUPPER
+	RET

@@ -50,3 +50,8 @@ func dwSpread2(z, dy []float32, oh, ow, iw, pt, pl int) { dwSpread2Go(z, dy, oh,
 // maxPool3s2 reports false: the 3x3 path's maximum (maxPool3x3Plane) runs
 // here.
 func maxPool3s2(g *winGeom, x, y, v []float32) bool { return false }
+
+// dwConv3s2 reports false: the masked 3x3 path runs here.
+func dwConv3s2(g *winGeom, x, w, bias, y []float32, lo, hi int, cl, ch float32) bool {
+	return false
+}
