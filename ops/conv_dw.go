@@ -28,9 +28,8 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 		l = newDwLayout(g)
 		bufLen = l.scratch(ep.residual != nil)
 	}
-	// One channel per group and no residual: a plane-mode layout runs a
-	// chunk of planes in one call (dwPlanes), the stride-2 phases of a
-	// chunk split together (dwManyK planes at most).
+	// One channel per group and no residual: a chunk of planes runs in
+	// few kernel calls (convDepthwiseMany).
 	many := l != nil && l.plane && mg == 1 && ep.residual == nil &&
 		(l.stride == 1 || 2*l.srcH == l.ih || dwConv3s2OK(g))
 	cl, ch := negInf, posInf
@@ -240,6 +239,11 @@ func dw3x3OK(g *winGeom) bool {
 // (dwPlane) computes y[i] = min(max(b + Σ w[t]*x_t[i], lo), hi) over the
 // taps whose mask bit is set for i; 3x3 max pooling (maxPool3x3Plane)
 // takes the same path with a maximum in place of the sum (dwMaxPlane).
+//
+// Where the AVX-512 kernels run, stride 2 goes a row at a time instead
+// for convolutions with output rows of 16 or more (dwConv3s2) and for max
+// pooling (maxPool3s2): the taps of each input row are the even and odd
+// picks of that row, so that neither the split nor the masks are needed.
 
 // dwLayout is how the 3x3 path computes every plane of one convolution.
 type dwLayout struct {
