@@ -48,6 +48,11 @@ func TestFusedConv(t *testing.T) {
 		{name: "rows 3x3 batchnorm residual relu6 batch", x: []int{2, 9, 20, 16}, w: []int{17, 9, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, lo: 0, hi: 6},
 		{name: "rows 5x3 dilated asymmetric pads", x: []int{1, 3, 24, 21}, w: []int{30, 3, 5, 3}, dils: []int{2, 3}, pads: []int{3, 0, 1, 4}, bias: true},
 		{name: "rows 3x3 no pad grouped", x: []int{1, 8, 23, 19}, w: []int{10, 4, 3, 3}, group: 2, residual: true},
+		{name: "3x3 stride 2 batchnorm relu", x: []int{1, 6, 30, 31}, w: []int{9, 6, 3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, bn: true, clamp: true, lo: 0, hi: float32(math.Inf(1))},
+		{name: "7x7 stride 2 stem", x: []int{1, 3, 20, 90}, w: []int{16, 3, 7, 7}, strides: []int{2, 2}, pads: []int{3, 3, 3, 3}, bias: true, residual: true},
+		{name: "3x3 stride 2 odd no start pad", x: []int{1, 5, 31, 33}, w: []int{7, 5, 3, 3}, strides: []int{2, 2}, pads: []int{0, 0, 1, 1}, bias: true, clamp: true, lo: 0, hi: 6},
+		{name: "3x3 strides 2 and 3 dilated", x: []int{1, 4, 29, 49}, w: []int{5, 4, 3, 3}, strides: []int{2, 3}, dils: []int{2, 1}, pads: []int{2, 1, 0, 2}, bias: true},
+		{name: "5x4 stride 3 grouped batch", x: []int{2, 6, 60, 44}, w: []int{8, 3, 5, 4}, group: 2, strides: []int{3, 3}, pads: []int{2, 4, 1, 0}, residual: true},
 		{name: "rows 2x2 wide", x: []int{1, 33, 9, 70}, w: []int{40, 33, 2, 2}, bias: true, clamp: true, lo: -0.1, hi: 0.1},
 		{name: "depthwise 3x3 s2 7x7 relu6", x: []int{1, 5, 14, 14}, w: []int{5, 1, 3, 3}, group: 5, strides: []int{2, 2}, pads: []int{0, 0, 1, 1}, bias: true, clamp: true, lo: 0, hi: 6},
 	}
@@ -161,5 +166,52 @@ func TestFusedConvErrors(t *testing.T) {
 	}
 	if err := f.Forward(nil, cvRand(3, 1, 2, 5, 5), nil, make([]float32, 36)); err == nil {
 		t.Errorf("wrong input channels: no error")
+	}
+}
+
+// BenchmarkFusedConvResNet50 times, on one thread with packed weights,
+// ResNet50's convolutions whose paths differ: the 7x7 stride-2 stem, 3x3
+// with strides 1 and 2 on 56x56 to 7x7, and 1x1 ones.
+func BenchmarkFusedConvResNet50(b *testing.B) {
+	cases := []struct {
+		name        string
+		c, hw, m, k int
+		stride, pad int
+	}{
+		{"stem7x7s2", 3, 224, 64, 7, 2, 3},
+		{"3x3s1_56", 64, 56, 64, 3, 1, 1},
+		{"3x3s2_56", 128, 56, 128, 3, 2, 1},
+		{"3x3s1_28", 128, 28, 128, 3, 1, 1},
+		{"3x3s2_28", 256, 28, 256, 3, 2, 1},
+		{"3x3s1_14", 256, 14, 256, 3, 1, 1},
+		{"3x3s2_14", 512, 14, 512, 3, 2, 1},
+		{"3x3s1_7", 512, 7, 512, 3, 1, 1},
+		{"1x1_56_256to64", 256, 56, 64, 1, 1, 0},
+		{"1x1_7_512to2048", 512, 7, 2048, 1, 1, 0},
+		{"1x1_7_2048to512", 2048, 7, 512, 1, 1, 0},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			n := cvNode("Conv", 1, cvInts("pads", int64(c.pad), int64(c.pad), int64(c.pad), int64(c.pad)))
+			n.Attrs["strides"] = cvInts("strides", int64(c.stride), int64(c.stride))
+			f, err := ops.NewFusedConv(n, 13, cvRand(2, c.m, c.c, c.k, c.k), cvRand(3, c.m), ops.FusedConvOptions{Clamp: true, Max: float32(math.Inf(1)), Pack: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			x := cvRand(1, 1, c.c, c.hw, c.hw)
+			shape, err := f.OutShape(x.Shape)
+			if err != nil {
+				b.Fatal(err)
+			}
+			y := make([]float32, tensor.Size(shape))
+			ctx := &ops.Ctx{Threads: 1}
+			for b.Loop() {
+				if err := f.Forward(ctx, x, nil, y); err != nil {
+					b.Fatal(err)
+				}
+			}
+			macs := float64(c.m*c.c*c.k*c.k) * float64(tensor.Size(shape)/c.m)
+			b.ReportMetric(2*macs/1e9/(b.Elapsed().Seconds()/float64(b.N)), "GFLOP/s")
+		})
 	}
 }
