@@ -109,6 +109,9 @@ type FusedConv struct {
 
 	once   sync.Once
 	packed []*gemm.PackedA // per group, when pack applies
+
+	winoOnce sync.Once
+	wino     *winoWeights // for the Winograd path (see winoOK), when pack applies
 }
 
 // NewFusedConv prepares the Conv node n (of the given opset) with constant
@@ -198,6 +201,12 @@ func (f *FusedConv) Forward(ctx *Ctx, x *tensor.Tensor, residual, y []float32) e
 		return fmt.Errorf("FusedConv: input of shape %v has %d elements", x.Shape, len(x.F))
 	}
 	ep := convEpilogue{bias: f.bias, residual: residual, clamp: f.clamp, lo: f.lo, hi: f.hi}
+	if f.pack && winoOK(s) {
+		// Winograd F(2x2, 3x3), with its own transformed weights
+		// instead of the packed ones.
+		convWinoForward(ctx, s, x.F, y, &ep, f.winoWeightsOf(s))
+		return nil
+	}
 	if p := s.g.outSize(); p > packMinCols || s.n > 1 && s.n*p > packMinCols || !gemm.ReadsAInPlace(p, s.kRows(), s.kRows()) {
 		ep.packed = f.packWeights(s)
 	}

@@ -1,0 +1,294 @@
+package ops
+
+// The Winograd path of the forward convolution: a dense 3x3 convolution
+// with unit strides and dilations computed by the minimal filtering
+// algorithm F(2x2, 3x3) of A. Lavin and S. Gray, "Fast Algorithms for
+// Convolutional Neural Networks", CVPR 2016.
+//
+// The output is cut into tiles of 2x2; tile (ty, tx) reads the 4x4 patch
+// d of each input channel at rows 2ty-pt.., columns 2tx-pl.. (zero
+// outside the input). With
+//
+//	B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+//	G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+//	A^T = [1 1 1 0; 0 1 -1 -1]
+//
+// each input patch becomes V = B^T d B and each 3x3 filter g becomes
+// U = G g G^T (once per model), both 4x4. For each of the 16 positions xi
+// of those 4x4 matrices, M_xi = U_xi V_xi is a product of the output
+// channels x input channels matrix U_xi by the input channels x tiles
+// matrix V_xi, and the output tile is Y = A^T M A (+ bias, residual,
+// clamp). The 16 products do 16/36 of the multiplications of the direct
+// convolution; the transforms are additions only.
+//
+// The tiles of a run are numbered by tile rows ("units": image, ty) then
+// columns, and cut into chunks of whole units; each chunk is transformed
+// into V (16 x C x T floats for T tiles), multiplied into M (16 x M x T),
+// and transformed back into the output, by one thread, with the chunks
+// shared out over the crew. The input transform of one unit of one
+// channel reads four zero-padded input rows; the output transform of one
+// unit of one output channel writes two output rows. Both have AVX-512
+// kernels (conv_wino_amd64.s); the Go versions here are their reference
+// and compute exactly the same sums in the same order.
+
+import (
+	"sync"
+
+	"github.com/gradcam/gradcam/gemm"
+)
+
+// winoWeights holds the transformed weights U_xi (M x C each) of the 16
+// positions, packed for gemm.SgemmPackedA.
+type winoWeights struct {
+	u [16]*gemm.PackedA
+}
+
+// winoMinOut is the least output height and width for which a
+// convolution takes the Winograd path, and winoChunkFloats the budget of
+// the V and M buffers of a chunk (in floats); winoMinCols is the least
+// number of tiles (columns of the products) of a chunk. Variables for the
+// tests.
+var (
+	winoMinOut      = 14
+	winoChunkFloats = 1 << 19
+	winoMinCols     = 64
+)
+
+// winoGeomOK reports whether the geometry of s suits F(2x2, 3x3): a 2-D
+// dense convolution (one group) with a 3x3 window, unit strides and
+// dilations.
+func winoGeomOK(s *convShape) bool {
+	g := &s.g
+	return s.group == 1 && g.in[0] == 1 && g.k[0] == 1 && g.out[0] == 1 &&
+		g.k[1] == 3 && g.k[2] == 3 && g.s[1] == 1 && g.s[2] == 1 &&
+		g.d[1] == 1 && g.d[2] == 1 && g.out[1] > 0 && g.out[2] > 0
+}
+
+// winoOK reports whether a FusedConv with packed weights takes the
+// Winograd path for s: the geometry suits it, the vector kernels are
+// there, and the output is large enough for the transforms to pay.
+func winoOK(s *convShape) bool {
+	return winoEnabled && winoGeomOK(s) && min(s.g.out[1], s.g.out[2]) >= winoMinOut
+}
+
+// winoG is the filter transform matrix G of F(2x2, 3x3).
+var winoG = [4][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
+
+// winoTransformWeights returns U = G g G^T of the m x c filters w (3x3
+// each, row-major m x c x 3 x 3), computed in float64 and packed as 16
+// matrices of m x c.
+func winoTransformWeights(w []float32, m, c int) *winoWeights {
+	wt := &winoWeights{}
+	u := make([]float32, m*c)
+	for xi := range 16 {
+		i, j := xi/4, xi%4
+		for k := range m * c {
+			g := w[k*9 : k*9+9]
+			var sum float64
+			for a := range 3 {
+				for b := range 3 {
+					sum += winoG[i][a] * float64(g[a*3+b]) * winoG[j][b]
+				}
+			}
+			u[k] = float32(sum)
+		}
+		wt.u[xi] = gemm.PackA(false, m, c, u, c)
+	}
+	return wt
+}
+
+// winoInputGo is the input transform of one unit of one channel: rows
+// holds four padded input rows of ld floats each (at least 2*tw+2 of
+// them), and V of tile t at position xi goes to v[xi*xs+t] for t < tw.
+// Columns first, then rows: with c_j the column combinations of a row
+// (a0-a2, a1+a2, a2-a1, a1-a3 of its four values),
+// V[i][j] = (c_j(r0)-c_j(r2), c_j(r1)+c_j(r2), c_j(r2)-c_j(r1), c_j(r1)-c_j(r3))[i].
+func winoInputGo(v, rows []float32, ld, tw, xs int) {
+	for t := range tw {
+		var cc [4][4]float32
+		for r := range 4 {
+			d := rows[r*ld+2*t : r*ld+2*t+4]
+			cc[r] = [4]float32{d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]}
+		}
+		for j := range 4 {
+			v[(0*4+j)*xs+t] = cc[0][j] - cc[2][j]
+			v[(1*4+j)*xs+t] = cc[1][j] + cc[2][j]
+			v[(2*4+j)*xs+t] = cc[2][j] - cc[1][j]
+			v[(3*4+j)*xs+t] = cc[1][j] - cc[3][j]
+		}
+	}
+}
+
+// winoOutArgs is the arguments of the output transform of one unit of one
+// output channel; keep the offsets in conv_wino_amd64.s in step.
+type winoOutArgs struct {
+	m      *float32 // 0: M of the unit's first tile at position 0
+	xs     int      // 8: floats from one position's M to the next
+	y0, y1 *float32 // 16, 24: the two output rows (y1 nil: one row only)
+	r0, r1 *float32 // 32, 40: their residual rows (nil: no residual)
+	ow     int      // 48: outputs a row
+	b      float32  // 56: bias
+	lo, hi float32  // 60, 64: clamp bounds (infinite when none)
+}
+
+// winoOutputGo is the output transform of one unit of one output channel
+// given as a (with slices instead of pointers): Y = A^T M A of each tile,
+// + bias, + residual, clamped, into rows y0 and y1 (nil when the tile row
+// has one output row), ow outputs each. M of tile t at position xi is
+// m[xi*xs+t]. Rows first: s_j = m0j+m1j+m2j, d_j = m1j-m2j-m3j; then
+// y00 = s0+s1+s2, y01 = s1-s2-s3, y10 = d0+d1+d2, y11 = d1-d2-d3.
+func winoOutputGo(m []float32, xs int, y0, y1, r0, r1 []float32, ow int, b, lo, hi float32) {
+	for t := range (ow + 1) / 2 {
+		var s, d [4]float32
+		for j := range 4 {
+			s[j] = m[j*xs+t] + m[(4+j)*xs+t] + m[(8+j)*xs+t]
+			d[j] = m[(4+j)*xs+t] - m[(8+j)*xs+t] - m[(12+j)*xs+t]
+		}
+		out := [2][2]float32{
+			{s[0] + s[1] + s[2] + b, s[1] - s[2] - s[3] + b},
+			{d[0] + d[1] + d[2] + b, d[1] - d[2] - d[3] + b},
+		}
+		for r, y := range [2][]float32{y0, y1} {
+			if y == nil {
+				continue
+			}
+			res := r0
+			if r == 1 {
+				res = r1
+			}
+			for k := range 2 {
+				x := 2*t + k
+				if x >= ow {
+					break
+				}
+				v := out[r][k]
+				if res != nil {
+					v += res[x]
+				}
+				y[x] = min(max(v, lo), hi)
+			}
+		}
+	}
+}
+
+// winoWeightsOf returns the transformed weights of f, made once.
+func (f *FusedConv) winoWeightsOf(s *convShape) *winoWeights {
+	f.winoOnce.Do(func() {
+		f.wino = winoTransformWeights(f.w, s.m, s.c)
+	})
+	return f.wino
+}
+
+// winoChunkUnits returns how many units (tile rows of tw tiles) a chunk
+// holds: its V and M buffers take about winoChunkFloats, but at least
+// winoMinCols tiles, and there are at least as many chunks as threads
+// when there are units enough.
+func winoChunkUnits(c, m, tw, units, threads int) int {
+	cols := max(winoMinCols, winoChunkFloats/(16*(c+m)))
+	rpc := max(1, cols/tw)
+	rpc = min(rpc, (units+threads-1)/threads)
+	return max(1, rpc)
+}
+
+// convWinoForward is the forward pass of FusedConv on the Winograd path
+// (see winoOK) with transformed weights wt.
+func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, wt *winoWeights) {
+	g := &s.g
+	c, m := s.c, s.m
+	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
+	pt, pl := g.pb[1], g.pb[2]
+	th, tw := (oh+1)/2, (ow+1)/2
+	units := s.n * th
+	threads := ctx.threadCount()
+	rpc := winoChunkUnits(c, m, tw, units, threads)
+	chunks := (units + rpc - 1) / rpc
+	// Padded input rows: the vector kernel reads 32 floats and 32 more
+	// from 2 floats on for each 16 tiles.
+	ld := 32*((tw+15)/16) + 16
+	inSz, p := ih*iw, oh*ow
+	lo, hi := negInf, posInf
+	if ep.clamp {
+		lo, hi = ep.lo, ep.hi
+	}
+	var next sync.Mutex
+	task := 0
+	take := func() int {
+		next.Lock()
+		defer next.Unlock()
+		t := task
+		task++
+		return t
+	}
+	crewFor(ctx, min(threads, chunks), 1, func(_, _ int) {
+		most := rpc * tw
+		vBuf, mBuf, rBuf := getScratch(16*c*most), getScratch(16*m*most+16), getScratch(4*ld)
+		defer putScratch(vBuf)
+		defer putScratch(mBuf)
+		defer putScratch(rBuf)
+		vb, mb, rows := *vBuf, *mBuf, *rBuf
+		clear(rows)
+		opt := gemm.Options{Threads: 1}
+		for ch := take(); ch < chunks; ch = take() {
+			u0 := ch * rpc
+			u1 := min(u0+rpc, units)
+			nt := (u1 - u0) * tw
+			xsV, xsM := c*nt, m*nt
+			for ci := range c {
+				for u := u0; u < u1; u++ {
+					img, ty := u/th, u%th
+					src := x[(img*c+ci)*inSz:][:inSz]
+					for r := range 4 {
+						row := rows[r*ld : r*ld+2*tw+2]
+						iy := 2*ty - pt + r
+						if iy < 0 || iy >= ih {
+							clear(row)
+							continue
+						}
+						clear(row[:pl])
+						copy(row[pl:pl+iw], src[iy*iw:(iy+1)*iw])
+						clear(row[pl+iw:])
+					}
+					winoInput(vb[ci*nt+(u-u0)*tw:], rows, ld, tw, xsV)
+				}
+			}
+			for xi := range 16 {
+				gemm.SgemmPackedA(wt.u[xi], false, nt, 1, vb[xi*xsV:], nt, 0, mb[xi*xsM:], nt, &opt)
+			}
+			for mo := range m {
+				var b float32
+				if ep.bias != nil {
+					b = ep.bias[mo]
+				}
+				for u := u0; u < u1; u++ {
+					img, ty := u/th, u%th
+					yp := y[(img*m+mo)*p:][:p]
+					a := winoOutSlices{m: mb[mo*nt+(u-u0)*tw:], xs: xsM, ow: ow, b: b, lo: lo, hi: hi}
+					a.y0 = yp[2*ty*ow:][:ow]
+					if 2*ty+1 < oh {
+						a.y1 = yp[(2*ty+1)*ow:][:ow]
+					}
+					if ep.residual != nil {
+						rp := ep.residual[(img*m+mo)*p:][:p]
+						a.r0 = rp[2*ty*ow:][:ow]
+						if a.y1 != nil {
+							a.r1 = rp[(2*ty+1)*ow:][:ow]
+						}
+					}
+					winoOutput(&a)
+				}
+			}
+		}
+	})
+}
+
+// winoOutSlices is winoOutArgs with slices: y1 and r1 are nil when the
+// unit has one output row, r0 and r1 when there is no residual; m holds
+// the 16 positions' M from the unit's first tile, xs floats apart, and
+// at least 15 more floats after the last tile.
+type winoOutSlices struct {
+	m              []float32
+	xs             int
+	y0, y1, r0, r1 []float32
+	ow             int
+	b, lo, hi      float32
+}

@@ -1,0 +1,54 @@
+//go:build amd64 && !purego
+
+package ops
+
+// winoEnabled says whether FusedConv may take the Winograd path: with the
+// AVX-512 transform kernels (the Go transforms cost as much as the
+// products save). Tests change it.
+var winoEnabled = useDwAVX512
+
+// winoInputAVX512 is winoInputGo for tw >= 1, with ld and xs in floats;
+// it reads 32*ceil(tw/16)+2 floats of each row.
+//
+//go:noescape
+func winoInputAVX512(v, rows *float32, ld, tw, xs int)
+
+// winoOutputAVX512 is winoOutputGo of the arguments a, for ow >= 1; it
+// reads M of 16*ceil(tw/16) tiles.
+//
+//go:noescape
+func winoOutputAVX512(a *winoOutArgs)
+
+// winoInput is winoInputGo, on the vector kernel when there is one.
+func winoInput(v, rows []float32, ld, tw, xs int) {
+	if !useDwAVX512 || tw == 0 {
+		winoInputGo(v, rows, ld, tw, xs)
+		return
+	}
+	// Bounds the assembly relies on.
+	_ = rows[3*ld+32*((tw+15)/16)+1]
+	_ = v[15*xs+tw-1]
+	winoInputAVX512(&v[0], &rows[0], ld, tw, xs)
+}
+
+// winoOutput is winoOutputGo of the arguments a, on the vector kernel
+// when there is one.
+func winoOutput(a *winoOutSlices) {
+	if !useDwAVX512 || a.ow == 0 {
+		winoOutputGo(a.m, a.xs, a.y0, a.y1, a.r0, a.r1, a.ow, a.b, a.lo, a.hi)
+		return
+	}
+	tw := (a.ow + 1) / 2
+	_ = a.m[15*a.xs+16*((tw+15)/16)-1]
+	k := winoOutArgs{m: &a.m[0], xs: a.xs, y0: &a.y0[:a.ow][0], ow: a.ow, b: a.b, lo: a.lo, hi: a.hi}
+	if a.y1 != nil {
+		k.y1 = &a.y1[:a.ow][0]
+	}
+	if a.r0 != nil {
+		k.r0 = &a.r0[:a.ow][0]
+		if a.y1 != nil {
+			k.r1 = &a.r1[:a.ow][0]
+		}
+	}
+	winoOutputAVX512(&k)
+}

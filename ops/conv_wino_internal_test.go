@@ -1,0 +1,158 @@
+package ops
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gradcam/gradcam/gemm"
+)
+
+// SetWinograd turns the Winograd path of FusedConv on or off (on only
+// takes effect with the vector kernels) and sets the least output size
+// that takes it, for the tests of package ops_test; it returns a function
+// that restores the settings.
+func SetWinograd(on bool, minOut int) (restore func()) {
+	saveOn, saveMin := winoEnabled, winoMinOut
+	winoEnabled = on && saveOn
+	winoMinOut = minOut
+	return func() { winoEnabled, winoMinOut = saveOn, saveMin }
+}
+
+// winoSame reports whether a and b are the same float32 (either zero
+// matching either, NaN matching NaN).
+func winoSame(a, b float32) bool {
+	return a == b || math.IsNaN(float64(a)) && math.IsNaN(float64(b))
+}
+
+// winoRandSlice returns n values in [-1, 1) with some NaN-free specials.
+func winoRandSlice(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.Float64()*2 - 1)
+	}
+	return v
+}
+
+// TestWinoInputKernel checks the AVX-512 input transform against
+// winoInputGo, bit for bit, for tile counts around the vector width.
+func TestWinoInputKernel(t *testing.T) {
+	if !useDwAVX512 {
+		t.Skip("no AVX-512")
+	}
+	rng := rand.New(rand.NewPCG(31, 32))
+	for tw := 1; tw <= 50; tw++ {
+		ld := 32*((tw+15)/16) + 16
+		rows := winoRandSlice(rng, 4*ld)
+		xs := tw + 3
+		got := make([]float32, 16*xs+5)
+		want := make([]float32, len(got))
+		for i := range got {
+			got[i], want[i] = -7, -7 // not written past the tiles
+		}
+		winoInput(got, rows, ld, tw, xs)
+		winoInputGo(want, rows, ld, tw, xs)
+		for i := range got {
+			if !winoSame(got[i], want[i]) {
+				t.Fatalf("tw %d: element %d (position %d, tile %d) is %g, want %g", tw, i, i/xs, i%xs, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestWinoOutputKernel checks the AVX-512 output transform against
+// winoOutputGo, bit for bit, for row widths around the vector width,
+// with one and two rows, with and without a residual (also in place)
+// and a clamp.
+func TestWinoOutputKernel(t *testing.T) {
+	if !useDwAVX512 {
+		t.Skip("no AVX-512")
+	}
+	rng := rand.New(rand.NewPCG(33, 34))
+	inf := float32(math.Inf(1))
+	for ow := 1; ow <= 70; ow++ {
+		tw := (ow + 1) / 2
+		xs := tw + 2
+		m := winoRandSlice(rng, 16*xs+16)
+		for _, two := range []bool{false, true} {
+			for _, res := range []int{0, 1, 2} { // none, separate, in place
+				for _, cl := range [][2]float32{{-inf, inf}, {0, inf}, {-0.3, 0.4}} {
+					b := float32(rng.Float64() - 0.5)
+					var rows [2][]float32
+					for r := range rows {
+						rows[r] = winoRandSlice(rng, ow+3)
+					}
+					run := func(out func(*winoOutSlices)) [2][]float32 {
+						var y [2][]float32
+						a := winoOutSlices{m: m, xs: xs, ow: ow, b: b, lo: cl[0], hi: cl[1]}
+						for r := range y {
+							y[r] = make([]float32, ow+3)
+							for i := range y[r] {
+								y[r][i] = 9 // not written past ow
+							}
+						}
+						if res == 2 {
+							for r := range y {
+								copy(y[r], rows[r][:ow])
+							}
+						}
+						a.y0 = y[0][:ow]
+						if two {
+							a.y1 = y[1][:ow]
+						}
+						switch res {
+						case 1:
+							a.r0 = rows[0][:ow]
+							if two {
+								a.r1 = rows[1][:ow]
+							}
+						case 2:
+							a.r0, a.r1 = a.y0, a.y1
+						}
+						out(&a)
+						return y
+					}
+					got := run(winoOutput)
+					want := run(func(a *winoOutSlices) {
+						winoOutputGo(a.m, a.xs, a.y0, a.y1, a.r0, a.r1, a.ow, a.b, a.lo, a.hi)
+					})
+					for r := range got {
+						for i := range got[r] {
+							if !winoSame(got[r][i], want[r][i]) {
+								t.Fatalf("ow %d two %v residual %d clamp %v: row %d element %d is %g, want %g", ow, two, res, cl, r, i, got[r][i], want[r][i])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestWinoWeights checks the weight transform against U = G g G^T for a
+// filter of ones and a centred impulse.
+func TestWinoWeights(t *testing.T) {
+	ones := make([]float32, 9)
+	for i := range ones {
+		ones[i] = 1
+	}
+	imp := make([]float32, 9)
+	imp[4] = 1
+	// G 1 = (1, 1.5, 0.5, 1); G e1 = (0, 0.5, -0.5, 0).
+	g1 := [4]float32{1, 1.5, 0.5, 1}
+	ge := [4]float32{0, 0.5, -0.5, 0}
+	for _, c := range []struct {
+		w []float32
+		v [4]float32
+	}{{ones, g1}, {imp, ge}} {
+		wt := winoTransformWeights(c.w, 1, 1)
+		for xi := range 16 {
+			// A 1x1 product with the packed U gives U back.
+			var y [1]float32
+			gemm.SgemmPackedA(wt.u[xi], false, 1, 1, []float32{1}, 1, 0, y[:], 1, nil)
+			if want := c.v[xi/4] * c.v[xi%4]; y[0] != want {
+				t.Errorf("U[%d] = %g, want %g", xi, y[0], want)
+			}
+		}
+	}
+}

@@ -1,0 +1,16 @@
+//go:build !amd64 || purego
+
+package ops
+
+// winoEnabled says whether FusedConv may take the Winograd path: never
+// without the AVX-512 transform kernels, which is here (the Go transforms
+// cost as much as the products save).
+var winoEnabled = false
+
+// winoInput is winoInputGo.
+func winoInput(v, rows []float32, ld, tw, xs int) { winoInputGo(v, rows, ld, tw, xs) }
+
+// winoOutput is winoOutputGo of the arguments a.
+func winoOutput(a *winoOutSlices) {
+	winoOutputGo(a.m, a.xs, a.y0, a.y1, a.r0, a.r1, a.ow, a.b, a.lo, a.hi)
+}

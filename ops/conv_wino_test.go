@@ -1,0 +1,168 @@
+package ops_test
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/gradcam/gradcam/ops"
+	"github.com/gradcam/gradcam/tensor"
+)
+
+// winoTol is the tolerance of the Winograd path against the float64
+// reference, relative to the largest output magnitude (see cvClose): the
+// transforms add up to 4x4 values of each patch and of each product
+// before the output transform, so the rounding is a few times that of
+// the direct product (measured errors are reported by the test log).
+const winoTol = 1e-5
+
+// TestFusedConvWinograd checks FusedConv on the Winograd path (forced on
+// for every output size) against the float64 reference convolution with
+// the BatchNorm, residual (also in place) and clamp applied after it:
+// odd and even sizes, pads 0, 1 and asymmetric, a batch of 2, one and two
+// threads, and channel counts around the gemm kernel's tiles.
+func TestFusedConvWinograd(t *testing.T) {
+	defer ops.SetWinograd(true, 1)()
+	inf := float32(math.Inf(1))
+	cases := []struct {
+		x, w     []int
+		pads     []int
+		bias, bn bool
+		residual bool
+		clamp    bool
+		lo, hi   float32
+	}{
+		{x: []int{1, 5, 9, 11}, w: []int{7, 5, 3, 3}, pads: []int{1, 1, 1, 1}, bias: true, clamp: true, hi: inf},
+		{x: []int{2, 4, 8, 8}, w: []int{6, 4, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: inf},
+		{x: []int{1, 3, 12, 19}, w: []int{5, 3, 3, 3}, bias: true, residual: true, clamp: true, lo: -0.5, hi: 0.5},
+		{x: []int{2, 9, 20, 16}, w: []int{17, 9, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: 6},
+		{x: []int{1, 8, 23, 19}, w: []int{10, 8, 3, 3}, residual: true},
+		{x: []int{2, 6, 13, 37}, w: []int{11, 6, 3, 3}, pads: []int{2, 0, 1, 3}, bias: true},
+		{x: []int{1, 33, 30, 35}, w: []int{40, 33, 3, 3}, pads: []int{0, 1, 1, 0}, bias: true, clamp: true, lo: -0.1, hi: 0.1},
+		{x: []int{2, 64, 14, 14}, w: []int{64, 64, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: inf},
+		{x: []int{1, 16, 3, 3}, w: []int{4, 16, 3, 3}, bias: true},
+		{x: []int{3, 16, 4, 2}, w: []int{4, 16, 3, 3}, pads: []int{0, 1, 0, 1}, residual: true},
+	}
+	var worst float64
+	for _, c := range cases {
+		for _, threads := range []int{1, 2} {
+			name := fmt.Sprintf("x%v_w%v_p%v_t%d", c.x, c.w, c.pads, threads)
+			t.Run(name, func(t *testing.T) {
+				n := cvNode("Conv", 1)
+				if c.pads != nil {
+					n.Attrs["pads"] = cvInts("pads", cvInts64(c.pads)...)
+				}
+				x := cvRand(1, c.x...)
+				w := cvRand(2, c.w...)
+				var b *tensor.Tensor
+				if c.bias {
+					b = cvRand(3, c.w[0])
+				}
+				want, shape := refConv(x, w, b, 1, nil, nil, c.pads)
+				opt := ops.FusedConvOptions{Clamp: c.clamp, Min: c.lo, Max: c.hi, Pack: true}
+				m := c.w[0]
+				per := len(want) / (shape[0] * m)
+				if c.bn {
+					bn := &ops.BatchNormParams{Scale: cvRand(4, m).F, Bias: cvRand(5, m).F, Mean: cvRand(6, m).F, Var: cvRand(7, m).F, Epsilon: 1e-3}
+					for i := range bn.Var {
+						bn.Var[i] = bn.Var[i]*bn.Var[i] + 0.1
+					}
+					opt.BatchNorm = bn
+					for i := range want {
+						k := (i / per) % m
+						a := float64(bn.Scale[k]) / math.Sqrt(float64(bn.Var[k])+float64(bn.Epsilon))
+						want[i] = (want[i]-float64(bn.Mean[k]))*a + float64(bn.Bias[k])
+					}
+				}
+				var res []float32
+				if c.residual {
+					res = cvRand(8, shape...).F
+					for i := range want {
+						want[i] += float64(res[i])
+					}
+				}
+				if c.clamp {
+					for i, v := range want {
+						want[i] = math.Min(math.Max(v, float64(c.lo)), float64(c.hi))
+					}
+				}
+				f, err := ops.NewFusedConv(n, 13, w, b, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx := &ops.Ctx{Threads: threads}
+				check := func(what string, y []float32) {
+					t.Helper()
+					cvClose(t, what, y, want, winoTol)
+					scale := 1.0
+					for _, v := range want {
+						scale = math.Max(scale, math.Abs(v))
+					}
+					for i, v := range y {
+						worst = math.Max(worst, math.Abs(float64(v)-want[i])/scale)
+					}
+				}
+				for range 2 { // the second run reuses the weights and scratch
+					y := make([]float32, len(want))
+					for i := range y {
+						y[i] = float32(math.NaN()) // not read
+					}
+					if err := f.Forward(ctx, x, res, y); err != nil {
+						t.Fatal(err)
+					}
+					check("output", y)
+				}
+				if c.residual {
+					y := append([]float32(nil), res...)
+					if err := f.Forward(ctx, x, y, y); err != nil {
+						t.Fatal(err)
+					}
+					check("in-place output", y)
+				}
+			})
+		}
+	}
+	t.Logf("largest error relative to the output scale: %.3g", worst)
+}
+
+// BenchmarkFusedConvWinograd times, on one thread with packed weights, the
+// 3x3 stride-1 convolutions of ResNet50 and VGG16 (one image each).
+func BenchmarkFusedConvWinograd(b *testing.B) {
+	cases := []struct {
+		name     string
+		c, hw, m int
+	}{
+		{"r50_64_56", 64, 56, 64},
+		{"r50_128_28", 128, 28, 128},
+		{"r50_256_14", 256, 14, 256},
+		{"r50_512_7", 512, 7, 512},
+		{"vgg_64_224", 64, 224, 64},
+		{"vgg_128_112", 128, 112, 128},
+		{"vgg_256_56", 256, 56, 256},
+		{"vgg_512_28", 512, 28, 512},
+		{"vgg_512_14", 512, 14, 512},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			n := cvNode("Conv", 1, cvInts("pads", 1, 1, 1, 1))
+			f, err := ops.NewFusedConv(n, 13, cvRand(2, c.m, c.c, 3, 3), cvRand(3, c.m), ops.FusedConvOptions{Clamp: true, Max: float32(math.Inf(1)), Pack: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			x := cvRand(1, 1, c.c, c.hw, c.hw)
+			shape, err := f.OutShape(x.Shape)
+			if err != nil {
+				b.Fatal(err)
+			}
+			y := make([]float32, tensor.Size(shape))
+			ctx := &ops.Ctx{Threads: 1}
+			for b.Loop() {
+				if err := f.Forward(ctx, x, nil, y); err != nil {
+					b.Fatal(err)
+				}
+			}
+			macs := float64(c.m*c.c*9) * float64(tensor.Size(shape)/c.m)
+			b.ReportMetric(2*macs/1e9/(b.Elapsed().Seconds()/float64(b.N)), "GFLOP/s")
+		})
+	}
+}
