@@ -43,15 +43,31 @@ type winoWeights struct {
 	u [16]*gemm.PackedA
 }
 
-// winoMinOut is the least output height and width for which a
-// convolution takes the Winograd path, and winoChunkFloats the budget of
-// the V and M buffers of a chunk (in floats); winoMinCols is the least
-// number of tiles (columns of the products) of a chunk. Variables for the
-// tests.
+// winoMinOut is the least output height and width, and winoMinC the
+// least number of input channels, for which a convolution takes the
+// Winograd path; winoCols is the number of tiles (columns of the
+// products) a chunk aims at. Variables for the tests.
+//
+// Measured in the models (AVX-512, 2-core VM, fastest call of each
+// convolution over 15-20 forward passes, packed weights before ->
+// Winograd), one thread: ResNet50's 64ch 56x56 1.68 -> 1.30 ms, 128ch
+// 28x28 1.76 -> 1.23, 256ch 14x14 1.70 -> 1.33, but 512ch 7x7 2.17 ->
+// 2.53 (its 16 tiles an image do too little work for the 17 MB of
+// transformed weights, which come from memory in a whole model; alone in
+// a benchmark, with the weights in the cache, it gained); VGG16's 64ch
+// 224x224 28.9 -> 19.2, 128ch 112x112 27.3 -> 17.2, 256ch 56x56 26.6 ->
+// 14.3, 512ch 28x28 27.8 -> 14.8, 512ch 14x14 6.7 -> 4.8. Two threads:
+// ResNet50 0.89 -> 0.78, 0.96 -> 0.74, 0.98 -> 0.79, 7x7 1.14 -> 1.35;
+// VGG16 16.1 -> 12.8, 15.8 -> 10.3, 19.1 -> 9.9, 18.4 -> 10.0, 3.7 ->
+// 3.2. Alone in a benchmark (effective GFLOP/s, one thread), fewer
+// channels and smaller outputs lose: 16ch 56x56 102 -> 72, 32ch 56x56
+// 124 -> 118, 256ch 4x4 95 -> 57, 512ch 5x5 105 -> 92; VGG16's first
+// convolution (3 channels) is a draw. Chunks of 64 to 384 tiles ran
+// within the noise of each other; 128 was best or close on most shapes.
 var (
-	winoMinOut      = 14
-	winoChunkFloats = 1 << 19
-	winoMinCols     = 64
+	winoMinOut = 14
+	winoMinC   = 64
+	winoCols   = 128
 )
 
 // winoGeomOK reports whether the geometry of s suits F(2x2, 3x3): a 2-D
@@ -68,7 +84,7 @@ func winoGeomOK(s *convShape) bool {
 // Winograd path for s: the geometry suits it, the vector kernels are
 // there, and the output is large enough for the transforms to pay.
 func winoOK(s *convShape) bool {
-	return winoEnabled && winoGeomOK(s) && min(s.g.out[1], s.g.out[2]) >= winoMinOut
+	return winoEnabled && winoGeomOK(s) && min(s.g.out[1], s.g.out[2]) >= winoMinOut && s.c >= winoMinC
 }
 
 // winoG is the filter transform matrix G of F(2x2, 3x3).
@@ -180,36 +196,126 @@ func (f *FusedConv) winoWeightsOf(s *convShape) *winoWeights {
 }
 
 // winoChunkUnits returns how many units (tile rows of tw tiles) a chunk
-// holds: its V and M buffers take about winoChunkFloats, but at least
-// winoMinCols tiles, and there are at least as many chunks as threads
-// when there are units enough.
-func winoChunkUnits(c, m, tw, units, threads int) int {
-	cols := max(winoMinCols, winoChunkFloats/(16*(c+m)))
-	rpc := max(1, cols/tw)
+// of the column mode holds: about winoCols tiles, at least one unit, and
+// at least as many chunks as threads when there are units enough.
+func winoChunkUnits(tw, units, threads int) int {
+	rpc := max(1, winoCols/tw)
 	rpc = min(rpc, (units+threads-1)/threads)
 	return max(1, rpc)
 }
 
+// winoRun is one forward pass on the Winograd path.
+type winoRun struct {
+	s              *convShape
+	x, y           []float32
+	ep             *convEpilogue
+	wt             *winoWeights
+	th, tw, ld     int     // tile rows and columns an image, padded row length
+	lo, hi         float32 // clamp bounds
+	inSz, outPlane int
+}
+
+// input transforms input channels [c0, c1) of units [u0, u1) into vb
+// (16 positions of c x nt, nt the chunk's tiles), with rows (4*ld floats,
+// zero past 2*tw+2 in each row) for the padded input rows.
+func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
+	g := &r.s.g
+	c := r.s.c
+	ih, iw, pt, pl := g.in[1], g.in[2], g.pb[1], g.pb[2]
+	tw, ld := r.tw, r.ld
+	nt := (u1 - u0) * tw
+	for ci := c0; ci < c1; ci++ {
+		for u := u0; u < u1; u++ {
+			img, ty := u/r.th, u%r.th
+			src := r.x[(img*c+ci)*r.inSz:][:r.inSz]
+			for k := range 4 {
+				row := rows[k*ld : k*ld+2*tw+2]
+				iy := 2*ty - pt + k
+				if iy < 0 || iy >= ih {
+					clear(row)
+					continue
+				}
+				clear(row[:pl])
+				copy(row[pl:pl+iw], src[iy*iw:(iy+1)*iw])
+				clear(row[pl+iw:])
+			}
+			winoInput(vb[ci*nt+(u-u0)*tw:], rows, ld, tw, c*nt)
+		}
+	}
+}
+
+// products computes output channels [m0, m1) of M (16 positions of
+// m x nt in mb) for the nt tiles of V in vb, on one thread.
+func (r *winoRun) products(vb, mb []float32, nt, m0, m1 int) {
+	c, m := r.s.c, r.s.m
+	opt := gemm.Options{Threads: 1}
+	for xi := range 16 {
+		u := r.wt.u[xi]
+		if m0 > 0 || m1 < m {
+			u = u.Rows(m0, m1)
+		}
+		gemm.SgemmPackedA(u, false, nt, 1, vb[xi*c*nt:], nt, 0, mb[xi*m*nt+m0*nt:], nt, &opt)
+	}
+}
+
+// output transforms output channels [m0, m1) of units [u0, u1) from M in
+// mb into the output, with the bias, residual and clamp.
+func (r *winoRun) output(mb []float32, u0, u1, m0, m1 int) {
+	m, ow, oh, p := r.s.m, r.s.g.out[2], r.s.g.out[1], r.outPlane
+	ep := r.ep
+	nt := (u1 - u0) * r.tw
+	for mo := m0; mo < m1; mo++ {
+		var b float32
+		if ep.bias != nil {
+			b = ep.bias[mo]
+		}
+		for u := u0; u < u1; u++ {
+			img, ty := u/r.th, u%r.th
+			yp := r.y[(img*m+mo)*p:][:p]
+			a := winoOutSlices{m: mb[mo*nt+(u-u0)*r.tw:], xs: m * nt, ow: ow, b: b, lo: r.lo, hi: r.hi}
+			a.y0 = yp[2*ty*ow:][:ow]
+			if 2*ty+1 < oh {
+				a.y1 = yp[(2*ty+1)*ow:][:ow]
+			}
+			if ep.residual != nil {
+				rp := ep.residual[(img*m+mo)*p:][:p]
+				a.r0 = rp[2*ty*ow:][:ow]
+				if a.y1 != nil {
+					a.r1 = rp[(2*ty+1)*ow:][:ow]
+				}
+			}
+			winoOutput(&a)
+		}
+	}
+}
+
 // convWinoForward is the forward pass of FusedConv on the Winograd path
-// (see winoOK) with transformed weights wt.
+// (see winoOK) with transformed weights wt. With enough tiles for every
+// thread to fill chunks of winoCols, the threads take whole chunks in
+// turn (column mode); otherwise (small images: 14x14 has 49 tiles) the
+// chunks are done one after the other, each thread transforming a share
+// of the input channels, then multiplying and transforming back a share
+// of the output channels (row mode), so that each thread reads only its
+// share of the weights, which are megabytes in the deep layers.
 func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, wt *winoWeights) {
 	g := &s.g
-	c, m := s.c, s.m
-	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
-	pt, pl := g.pb[1], g.pb[2]
-	th, tw := (oh+1)/2, (ow+1)/2
-	units := s.n * th
-	threads := ctx.threadCount()
-	rpc := winoChunkUnits(c, m, tw, units, threads)
-	chunks := (units + rpc - 1) / rpc
+	oh, ow := g.out[1], g.out[2]
+	r := &winoRun{s: s, x: x, y: y, ep: ep, wt: wt, th: (oh + 1) / 2, tw: (ow + 1) / 2,
+		lo: negInf, hi: posInf, inSz: g.in[1] * g.in[2], outPlane: oh * ow}
 	// Padded input rows: the vector kernel reads 32 floats and 32 more
 	// from 2 floats on for each 16 tiles.
-	ld := 32*((tw+15)/16) + 16
-	inSz, p := ih*iw, oh*ow
-	lo, hi := negInf, posInf
+	r.ld = 32*((r.tw+15)/16) + 16
 	if ep.clamp {
-		lo, hi = ep.lo, ep.hi
+		r.lo, r.hi = ep.lo, ep.hi
 	}
+	units := s.n * r.th
+	threads := ctx.threadCount()
+	if threads > 1 && units*r.tw < threads*winoCols {
+		convWinoRows(ctx, r, units, threads)
+		return
+	}
+	rpc := winoChunkUnits(r.tw, units, threads)
+	chunks := (units + rpc - 1) / rpc
 	var next sync.Mutex
 	task := 0
 	take := func() int {
@@ -220,65 +326,51 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 		return t
 	}
 	crewFor(ctx, min(threads, chunks), 1, func(_, _ int) {
-		most := rpc * tw
-		vBuf, mBuf, rBuf := getScratch(16*c*most), getScratch(16*m*most+16), getScratch(4*ld)
+		most := rpc * r.tw
+		vBuf, mBuf, rBuf := getScratch(16*s.c*most), getScratch(16*s.m*most+16), getScratch(4*r.ld)
 		defer putScratch(vBuf)
 		defer putScratch(mBuf)
 		defer putScratch(rBuf)
 		vb, mb, rows := *vBuf, *mBuf, *rBuf
 		clear(rows)
-		opt := gemm.Options{Threads: 1}
 		for ch := take(); ch < chunks; ch = take() {
 			u0 := ch * rpc
 			u1 := min(u0+rpc, units)
-			nt := (u1 - u0) * tw
-			xsV, xsM := c*nt, m*nt
-			for ci := range c {
-				for u := u0; u < u1; u++ {
-					img, ty := u/th, u%th
-					src := x[(img*c+ci)*inSz:][:inSz]
-					for r := range 4 {
-						row := rows[r*ld : r*ld+2*tw+2]
-						iy := 2*ty - pt + r
-						if iy < 0 || iy >= ih {
-							clear(row)
-							continue
-						}
-						clear(row[:pl])
-						copy(row[pl:pl+iw], src[iy*iw:(iy+1)*iw])
-						clear(row[pl+iw:])
-					}
-					winoInput(vb[ci*nt+(u-u0)*tw:], rows, ld, tw, xsV)
-				}
-			}
-			for xi := range 16 {
-				gemm.SgemmPackedA(wt.u[xi], false, nt, 1, vb[xi*xsV:], nt, 0, mb[xi*xsM:], nt, &opt)
-			}
-			for mo := range m {
-				var b float32
-				if ep.bias != nil {
-					b = ep.bias[mo]
-				}
-				for u := u0; u < u1; u++ {
-					img, ty := u/th, u%th
-					yp := y[(img*m+mo)*p:][:p]
-					a := winoOutSlices{m: mb[mo*nt+(u-u0)*tw:], xs: xsM, ow: ow, b: b, lo: lo, hi: hi}
-					a.y0 = yp[2*ty*ow:][:ow]
-					if 2*ty+1 < oh {
-						a.y1 = yp[(2*ty+1)*ow:][:ow]
-					}
-					if ep.residual != nil {
-						rp := ep.residual[(img*m+mo)*p:][:p]
-						a.r0 = rp[2*ty*ow:][:ow]
-						if a.y1 != nil {
-							a.r1 = rp[(2*ty+1)*ow:][:ow]
-						}
-					}
-					winoOutput(&a)
-				}
-			}
+			nt := (u1 - u0) * r.tw
+			r.input(vb, rows, u0, u1, 0, s.c)
+			r.products(vb, mb, nt, 0, s.m)
+			r.output(mb, u0, u1, 0, s.m)
 		}
 	})
+}
+
+// convWinoRows is convWinoForward in row mode (see there).
+func convWinoRows(ctx *Ctx, r *winoRun, units, threads int) {
+	s := r.s
+	rpc := max(1, winoCols/r.tw)
+	most := min(rpc, units) * r.tw
+	vBuf, mBuf := getScratch(16*s.c*most), getScratch(16*s.m*most+16)
+	defer putScratch(vBuf)
+	defer putScratch(mBuf)
+	vb, mb := *vBuf, *mBuf
+	al := r.wt.u[0].RowAlign()
+	per := ((s.m+threads-1)/threads + al - 1) / al * al
+	parts := (s.m + per - 1) / per
+	for u0 := 0; u0 < units; u0 += rpc {
+		u1 := min(u0+rpc, units)
+		nt := (u1 - u0) * r.tw
+		crewFor(ctx, s.c, 8, func(c0, c1 int) {
+			rBuf := getScratch(4 * r.ld)
+			defer putScratch(rBuf)
+			clear(*rBuf)
+			r.input(vb, *rBuf, u0, u1, c0, c1)
+		})
+		crew.do(parts, threads-1, func(i int) {
+			m0, m1 := i*per, min((i+1)*per, s.m)
+			r.products(vb, mb, nt, m0, m1)
+			r.output(mb, u0, u1, m0, m1)
+		})
+	}
 }
 
 // winoOutSlices is winoOutArgs with slices: y1 and r1 are nil when the

@@ -10,13 +10,13 @@ import (
 
 // SetWinograd turns the Winograd path of FusedConv on or off (on only
 // takes effect with the vector kernels) and sets the least output size
-// that takes it, for the tests of package ops_test; it returns a function
-// that restores the settings.
-func SetWinograd(on bool, minOut int) (restore func()) {
-	saveOn, saveMin := winoEnabled, winoMinOut
+// and number of input channels that take it, for the tests of package
+// ops_test; it returns a function that restores the settings.
+func SetWinograd(on bool, minOut, minC int) (restore func()) {
+	saveOn, saveOut, saveC := winoEnabled, winoMinOut, winoMinC
 	winoEnabled = on && saveOn
-	winoMinOut = minOut
-	return func() { winoEnabled, winoMinOut = saveOn, saveMin }
+	winoMinOut, winoMinC = minOut, minC
+	return func() { winoEnabled, winoMinOut, winoMinC = saveOn, saveOut, saveC }
 }
 
 // winoSame reports whether a and b are the same float32 (either zero
@@ -35,11 +35,9 @@ func winoRandSlice(rng *rand.Rand, n int) []float32 {
 }
 
 // TestWinoInputKernel checks the AVX-512 input transform against
-// winoInputGo, bit for bit, for tile counts around the vector width.
+// winoInputGo, bit for bit, for tile counts around the vector width (Go
+// against itself without the vector kernel).
 func TestWinoInputKernel(t *testing.T) {
-	if !useDwAVX512 {
-		t.Skip("no AVX-512")
-	}
 	rng := rand.New(rand.NewPCG(31, 32))
 	for tw := 1; tw <= 50; tw++ {
 		ld := 32*((tw+15)/16) + 16
@@ -61,13 +59,10 @@ func TestWinoInputKernel(t *testing.T) {
 }
 
 // TestWinoOutputKernel checks the AVX-512 output transform against
-// winoOutputGo, bit for bit, for row widths around the vector width,
+// winoOutputGo (itself without the vector kernel), bit for bit, for row widths around the vector width,
 // with one and two rows, with and without a residual (also in place)
 // and a clamp.
 func TestWinoOutputKernel(t *testing.T) {
-	if !useDwAVX512 {
-		t.Skip("no AVX-512")
-	}
 	rng := rand.New(rand.NewPCG(33, 34))
 	inf := float32(math.Inf(1))
 	for ow := 1; ow <= 70; ow++ {

@@ -22,7 +22,7 @@ const winoTol = 1e-5
 // odd and even sizes, pads 0, 1 and asymmetric, a batch of 2, one and two
 // threads, and channel counts around the gemm kernel's tiles.
 func TestFusedConvWinograd(t *testing.T) {
-	defer ops.SetWinograd(true, 1)()
+	defer ops.SetWinograd(true, 1, 1)()
 	inf := float32(math.Inf(1))
 	cases := []struct {
 		x, w     []int
@@ -125,13 +125,17 @@ func TestFusedConvWinograd(t *testing.T) {
 	t.Logf("largest error relative to the output scale: %.3g", worst)
 }
 
-// BenchmarkFusedConvWinograd times, on one thread with packed weights, the
-// 3x3 stride-1 convolutions of ResNet50 and VGG16 (one image each).
+// BenchmarkFusedConvWinograd times, with packed weights on GOMAXPROCS
+// threads (-test.cpu), the 3x3 stride-1 convolutions of ResNet50 and
+// VGG16 and a few smaller ones (one image each).
 func BenchmarkFusedConvWinograd(b *testing.B) {
 	cases := []struct {
 		name     string
 		c, hw, m int
 	}{
+		{"vgg_3_224", 3, 224, 64},
+		{"c16_56", 16, 56, 16},
+		{"c32_56", 32, 56, 32},
 		{"r50_64_56", 64, 56, 64},
 		{"r50_128_28", 128, 28, 128},
 		{"r50_256_14", 256, 14, 256},
@@ -141,6 +145,8 @@ func BenchmarkFusedConvWinograd(b *testing.B) {
 		{"vgg_256_56", 256, 56, 256},
 		{"vgg_512_28", 512, 28, 512},
 		{"vgg_512_14", 512, 14, 512},
+		{"c256_4", 256, 4, 256},
+		{"c512_5", 512, 5, 512},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -155,7 +161,12 @@ func BenchmarkFusedConvWinograd(b *testing.B) {
 				b.Fatal(err)
 			}
 			y := make([]float32, tensor.Size(shape))
-			ctx := &ops.Ctx{Threads: 1}
+			ctx := &ops.Ctx{}
+			// Once outside the timing: the weights are transformed or
+			// packed at the first run.
+			if err := f.Forward(ctx, x, nil, y); err != nil {
+				b.Fatal(err)
+			}
 			for b.Loop() {
 				if err := f.Forward(ctx, x, nil, y); err != nil {
 					b.Fatal(err)
