@@ -204,7 +204,7 @@ func (f *FusedConv) Forward(ctx *Ctx, x *tensor.Tensor, residual, y []float32) e
 	if f.pack && winoOK(s) {
 		// Winograd F(2x2, 3x3), with its own transformed weights
 		// instead of the packed ones.
-		convWinoForward(ctx, s, x.F, y, &ep, f.winoWeightsOf(s))
+		convWinoForward(ctx, s, x.F, y, &ep, f.winoWeightsOf(ctx, s))
 		return nil
 	}
 	if p := s.g.outSize(); p > packMinCols || s.n > 1 && s.n*p > packMinCols || !gemm.ReadsAInPlace(p, s.kRows(), s.kRows()) {

@@ -87,29 +87,45 @@ func winoOK(s *convShape) bool {
 	return winoEnabled && winoGeomOK(s) && min(s.g.out[1], s.g.out[2]) >= winoMinOut && s.c >= winoMinC
 }
 
-// winoG is the filter transform matrix G of F(2x2, 3x3).
-var winoG = [4][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
+// winoGx returns G x for a column x of a 3x3 filter, G the filter
+// transform matrix of F(2x2, 3x3): [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2;
+// 0 0 1].
+func winoGx(x0, x1, x2 float64) [4]float64 {
+	e := x0 + x2
+	return [4]float64{x0, (e + x1) / 2, (e - x1) / 2, x2}
+}
 
 // winoTransformWeights returns U = G g G^T of the m x c filters w (3x3
 // each, row-major m x c x 3 x 3), computed in float64 and packed as 16
-// matrices of m x c.
-func winoTransformWeights(w []float32, m, c int) *winoWeights {
-	wt := &winoWeights{}
-	u := make([]float32, m*c)
-	for xi := range 16 {
-		i, j := xi/4, xi%4
-		for k := range m * c {
+// matrices of m x c; ctx's threads share the work (the first run of a
+// model transforms all its weights).
+func winoTransformWeights(ctx *Ctx, w []float32, m, c int) *winoWeights {
+	buf := getScratch(16 * m * c)
+	defer putScratch(buf)
+	u := *buf
+	mc := m * c
+	crewFor(ctx, mc, 1024, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
 			g := w[k*9 : k*9+9]
-			var sum float64
-			for a := range 3 {
-				for b := range 3 {
-					sum += winoG[i][a] * float64(g[a*3+b]) * winoG[j][b]
+			// Columns of G g, then rows of (G g) G^T.
+			var t [3][4]float64
+			for b := range 3 {
+				t[b] = winoGx(float64(g[b]), float64(g[3+b]), float64(g[6+b]))
+			}
+			for i := range 4 {
+				r := winoGx(t[0][i], t[1][i], t[2][i])
+				for j := range 4 {
+					u[(4*i+j)*mc+k] = float32(r[j])
 				}
 			}
-			u[k] = float32(sum)
 		}
-		wt.u[xi] = gemm.PackA(false, m, c, u, c)
-	}
+	})
+	wt := &winoWeights{}
+	crewFor(ctx, 16, 1, func(lo, hi int) {
+		for xi := lo; xi < hi; xi++ {
+			wt.u[xi] = gemm.PackA(false, m, c, u[xi*mc:(xi+1)*mc], c)
+		}
+	})
 	return wt
 }
 
@@ -188,9 +204,9 @@ func winoOutputGo(m []float32, xs int, y0, y1, r0, r1 []float32, ow int, b, lo, 
 }
 
 // winoWeightsOf returns the transformed weights of f, made once.
-func (f *FusedConv) winoWeightsOf(s *convShape) *winoWeights {
+func (f *FusedConv) winoWeightsOf(ctx *Ctx, s *convShape) *winoWeights {
 	f.winoOnce.Do(func() {
-		f.wino = winoTransformWeights(f.w, s.m, s.c)
+		f.wino = winoTransformWeights(ctx, f.w, s.m, s.c)
 	})
 	return f.wino
 }

@@ -140,7 +140,7 @@ func TestWinoWeights(t *testing.T) {
 		w []float32
 		v [4]float32
 	}{{ones, g1}, {imp, ge}} {
-		wt := winoTransformWeights(c.w, 1, 1)
+		wt := winoTransformWeights(nil, c.w, 1, 1)
 		for xi := range 16 {
 			// A 1x1 product with the packed U gives U back.
 			var y [1]float32
