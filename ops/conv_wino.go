@@ -64,8 +64,13 @@ type winoWeights struct {
 // 124 -> 118, 256ch 4x4 95 -> 57, 512ch 5x5 105 -> 92; VGG16's first
 // convolution (3 channels) is a draw. Chunks of 64 to 384 tiles ran
 // within the noise of each other; 128 was best or close on most shapes.
+//
+// Outputs of 14x14 gain, but their transformed weights are memory the
+// other paths do not take (they read such weights in place, unpacked):
+// ResNet50's five in stage 3 raised the peak RSS of a Grad-CAM bench from
+// 213 MiB to 253 MiB (226 MiB from 28x28 up), over its budget of 250 MiB.
 var (
-	winoMinOut = 14
+	winoMinOut = 28
 	winoMinC   = 64
 	winoCols   = 128
 )
@@ -98,34 +103,33 @@ func winoGx(x0, x1, x2 float64) [4]float64 {
 // winoTransformWeights returns U = G g G^T of the m x c filters w (3x3
 // each, row-major m x c x 3 x 3), computed in float64 and packed as 16
 // matrices of m x c; ctx's threads share the work (the first run of a
-// model transforms all its weights).
+// model transforms all its weights). It goes a row i of U at a time (4
+// positions), so that its scratch takes 4/9 of the weights' size.
 func winoTransformWeights(ctx *Ctx, w []float32, m, c int) *winoWeights {
-	buf := getScratch(16 * m * c)
-	defer putScratch(buf)
-	u := *buf
 	mc := m * c
-	crewFor(ctx, mc, 1024, func(lo, hi int) {
-		for k := lo; k < hi; k++ {
-			g := w[k*9 : k*9+9]
-			// Columns of G g, then rows of (G g) G^T.
-			var t [3][4]float64
-			for b := range 3 {
-				t[b] = winoGx(float64(g[b]), float64(g[3+b]), float64(g[6+b]))
-			}
-			for i := range 4 {
-				r := winoGx(t[0][i], t[1][i], t[2][i])
+	u := make([]float32, 4*mc)
+	wt := &winoWeights{}
+	for i := range 4 {
+		crewFor(ctx, mc, 1024, func(lo, hi int) {
+			for k := lo; k < hi; k++ {
+				g := w[k*9 : k*9+9]
+				// Row i of G g, then of (G g) G^T.
+				var t [3]float64
+				for b := range 3 {
+					t[b] = winoGx(float64(g[b]), float64(g[3+b]), float64(g[6+b]))[i]
+				}
+				r := winoGx(t[0], t[1], t[2])
 				for j := range 4 {
-					u[(4*i+j)*mc+k] = float32(r[j])
+					u[j*mc+k] = float32(r[j])
 				}
 			}
-		}
-	})
-	wt := &winoWeights{}
-	crewFor(ctx, 16, 1, func(lo, hi int) {
-		for xi := lo; xi < hi; xi++ {
-			wt.u[xi] = gemm.PackA(false, m, c, u[xi*mc:(xi+1)*mc], c)
-		}
-	})
+		})
+		crewFor(ctx, 4, 1, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				wt.u[4*i+j] = gemm.PackA(false, m, c, u[j*mc:(j+1)*mc], c)
+			}
+		})
+	}
 	return wt
 }
 
