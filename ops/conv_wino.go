@@ -215,13 +215,16 @@ func (f *FusedConv) winoWeightsOf(ctx *Ctx, s *convShape) *winoWeights {
 	return f.wino
 }
 
-// winoChunkUnits returns how many units (tile rows of tw tiles) a chunk
-// of the column mode holds: about winoCols tiles, at least one unit, and
-// at least as many chunks as threads when there are units enough.
-func winoChunkUnits(tw, units, threads int) int {
+// winoChunks returns how many chunks the column mode cuts units (tile
+// rows of tw tiles) into: chunks of about winoCols tiles (at least one
+// unit), as many as a multiple of the threads when there are units
+// enough, so that the threads get equal shares (chunk ch holds units
+// [ch*units/chunks, (ch+1)*units/chunks)).
+func winoChunks(tw, units, threads int) int {
 	rpc := max(1, winoCols/tw)
-	rpc = min(rpc, (units+threads-1)/threads)
-	return max(1, rpc)
+	chunks := (units + rpc - 1) / rpc
+	chunks = (chunks + threads - 1) / threads * threads
+	return max(1, min(chunks, units))
 }
 
 // winoRun is one forward pass on the Winograd path.
@@ -334,8 +337,7 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 		convWinoRows(ctx, r, units, threads)
 		return
 	}
-	rpc := winoChunkUnits(r.tw, units, threads)
-	chunks := (units + rpc - 1) / rpc
+	chunks := winoChunks(r.tw, units, threads)
 	var next sync.Mutex
 	task := 0
 	take := func() int {
@@ -346,7 +348,7 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 		return t
 	}
 	crewFor(ctx, min(threads, chunks), 1, func(_, _ int) {
-		most := rpc * r.tw
+		most := (units + chunks - 1) / chunks * r.tw
 		vBuf, mBuf, rBuf := getScratch(16*s.c*most), getScratch(16*s.m*most+16), getScratch(4*r.ld)
 		defer putScratch(vBuf)
 		defer putScratch(mBuf)
@@ -354,8 +356,7 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 		vb, mb, rows := *vBuf, *mBuf, *rBuf
 		clear(rows)
 		for ch := take(); ch < chunks; ch = take() {
-			u0 := ch * rpc
-			u1 := min(u0+rpc, units)
+			u0, u1 := ch*units/chunks, (ch+1)*units/chunks
 			nt := (u1 - u0) * r.tw
 			r.input(vb, rows, u0, u1, 0, s.c)
 			r.products(vb, mb, nt, 0, s.m)
