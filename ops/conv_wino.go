@@ -19,13 +19,21 @@ package ops
 // channels x input channels matrix U_xi by the input channels x tiles
 // matrix V_xi, and the output tile is Y = A^T M A (+ bias, residual,
 // clamp). The 16 products do 16/36 of the multiplications of the direct
-// convolution; the transforms are additions only.
+// convolution; the transforms are additions only. The rounding differs
+// from the direct sum's: on random data the error stays within that of
+// the other paths (about 1e-7 to 4e-6 of the output scale in the tests),
+// but a ReLU gate whose input is within rounding of zero may flip where
+// the other paths' does not.
 //
 // The tiles of a run are numbered by tile rows ("units": image, ty) then
 // columns, and cut into chunks of whole units; each chunk is transformed
 // into V (16 x C x T floats for T tiles), multiplied into M (16 x M x T),
 // and transformed back into the output, by one thread, with the chunks
-// shared out over the crew. The input transform of one unit of one
+// shared out over the crew (or, with too few tiles for every thread,
+// each chunk shared out by channels: see convWinoForward). The
+// transformed weights take 16/9 of the weights' memory; the path replaces
+// the packing of the ordinary weights, which is not done for the
+// convolutions that take it. The input transform of one unit of one
 // channel reads four zero-padded input rows; the output transform of one
 // unit of one output channel writes two output rows. Both have AVX-512
 // kernels (conv_wino_amd64.s); the Go versions here are their reference

@@ -25,7 +25,7 @@ func winoSame(a, b float32) bool {
 	return a == b || math.IsNaN(float64(a)) && math.IsNaN(float64(b))
 }
 
-// winoRandSlice returns n values in [-1, 1) with some NaN-free specials.
+// winoRandSlice returns n random values in [-1, 1).
 func winoRandSlice(rng *rand.Rand, n int) []float32 {
 	v := make([]float32, n)
 	for i := range v {
