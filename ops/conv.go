@@ -591,15 +591,7 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 		}
 		return
 	}
-	var next sync.Mutex
-	task := 0
-	take := func() int {
-		next.Lock()
-		defer next.Unlock()
-		t := task
-		task++
-		return t
-	}
+	take := counter()
 	crewFor(ctx, threads, 1, func(lo, hi int) {
 		buf := getScratch(kr * nb)
 		defer putScratch(buf)
@@ -660,15 +652,7 @@ func convForwardAcross(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilog
 			j += p1 - p0
 		}
 	}
-	var next sync.Mutex
-	task := 0
-	take := func() int {
-		next.Lock()
-		defer next.Unlock()
-		t := task
-		task++
-		return t
-	}
+	take := counter()
 	crewFor(ctx, min(threads, tasks), 1, func(lo, hi int) {
 		colBuf, cBuf := getScratch(kr*nb), getScratch(mg*nb)
 		defer putScratch(colBuf)

@@ -173,3 +173,10 @@ func crewFor(ctx *Ctx, n, grain int, fn func(lo, hi int)) {
 func crewTasks(ctx *Ctx, n int, fn func(i int)) {
 	crew.do(n, ctx.threadCount()-1, fn)
 }
+
+// counter returns a function that hands out 0, 1, 2, ... to concurrent
+// callers, one number per call.
+func counter() func() int {
+	var n atomic.Int64
+	return func() int { return int(n.Add(1) - 1) }
+}

@@ -40,8 +40,6 @@ package ops
 // and compute exactly the same sums in the same order.
 
 import (
-	"sync"
-
 	"github.com/gradcam/gradcam/gemm"
 )
 
@@ -346,15 +344,7 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 		return
 	}
 	chunks := winoChunks(r.tw, units, threads)
-	var next sync.Mutex
-	task := 0
-	take := func() int {
-		next.Lock()
-		defer next.Unlock()
-		t := task
-		task++
-		return t
-	}
+	take := counter()
 	crewFor(ctx, min(threads, chunks), 1, func(_, _ int) {
 		most := (units + chunks - 1) / chunks * r.tw
 		vBuf, mBuf, rBuf := getScratch(16*s.c*most), getScratch(16*s.m*most+16), getScratch(4*r.ld)
