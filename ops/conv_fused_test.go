@@ -86,32 +86,7 @@ func TestFusedConv(t *testing.T) {
 					}
 					want, shape := refConv(x, w, b, group, c.strides, c.dils, c.pads)
 					opt := ops.FusedConvOptions{Clamp: c.clamp, Min: c.lo, Max: c.hi, Pack: pack}
-					m := c.w[0]
-					per := len(want) / (shape[0] * m)
-					if c.bn {
-						bn := &ops.BatchNormParams{Scale: cvRand(4, m).F, Bias: cvRand(5, m).F, Mean: cvRand(6, m).F, Var: cvRand(7, m).F, Epsilon: 1e-3}
-						for i := range bn.Var {
-							bn.Var[i] = bn.Var[i]*bn.Var[i] + 0.1
-						}
-						opt.BatchNorm = bn
-						for i := range want {
-							k := (i / per) % m
-							a := float64(bn.Scale[k]) / math.Sqrt(float64(bn.Var[k])+float64(bn.Epsilon))
-							want[i] = (want[i]-float64(bn.Mean[k]))*a + float64(bn.Bias[k])
-						}
-					}
-					var res []float32
-					if c.residual {
-						res = cvRand(8, shape...).F
-						for i := range want {
-							want[i] += float64(res[i])
-						}
-					}
-					if c.clamp {
-						for i, v := range want {
-							want[i] = math.Min(math.Max(v, float64(c.lo)), float64(c.hi))
-						}
-					}
+					res := fusedExpect(want, shape, c.w[0], c.bn, c.residual, c.clamp, c.lo, c.hi, &opt)
 					f, err := ops.NewFusedConv(n, 13, w, b, opt)
 					if err != nil {
 						t.Fatal(err)
@@ -214,4 +189,38 @@ func BenchmarkFusedConvResNet50(b *testing.B) {
 			b.ReportMetric(2*macs/1e9/(b.Elapsed().Seconds()/float64(b.N)), "GFLOP/s")
 		})
 	}
+}
+
+// fusedExpect applies to want, the float64 reference convolution of shape
+// shape (m output channels), what a FusedConv adds after the product:
+// BatchNormalization with random parameters (also set in opt), a random
+// residual (returned; nil when residual is false) and the clamp to
+// [lo, hi].
+func fusedExpect(want []float64, shape []int, m int, bn, residual, clamp bool, lo, hi float32, opt *ops.FusedConvOptions) []float32 {
+	per := len(want) / (shape[0] * m)
+	if bn {
+		p := &ops.BatchNormParams{Scale: cvRand(4, m).F, Bias: cvRand(5, m).F, Mean: cvRand(6, m).F, Var: cvRand(7, m).F, Epsilon: 1e-3}
+		for i := range p.Var {
+			p.Var[i] = p.Var[i]*p.Var[i] + 0.1
+		}
+		opt.BatchNorm = p
+		for i := range want {
+			k := (i / per) % m
+			a := float64(p.Scale[k]) / math.Sqrt(float64(p.Var[k])+float64(p.Epsilon))
+			want[i] = (want[i]-float64(p.Mean[k]))*a + float64(p.Bias[k])
+		}
+	}
+	var res []float32
+	if residual {
+		res = cvRand(8, shape...).F
+		for i := range want {
+			want[i] += float64(res[i])
+		}
+	}
+	if clamp {
+		for i, v := range want {
+			want[i] = math.Min(math.Max(v, float64(lo)), float64(hi))
+		}
+	}
+	return res
 }

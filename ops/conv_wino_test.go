@@ -60,32 +60,7 @@ func TestFusedConvWinograd(t *testing.T) {
 				}
 				want, shape := refConv(x, w, b, 1, nil, nil, c.pads)
 				opt := ops.FusedConvOptions{Clamp: c.clamp, Min: c.lo, Max: c.hi, Pack: true}
-				m := c.w[0]
-				per := len(want) / (shape[0] * m)
-				if c.bn {
-					bn := &ops.BatchNormParams{Scale: cvRand(4, m).F, Bias: cvRand(5, m).F, Mean: cvRand(6, m).F, Var: cvRand(7, m).F, Epsilon: 1e-3}
-					for i := range bn.Var {
-						bn.Var[i] = bn.Var[i]*bn.Var[i] + 0.1
-					}
-					opt.BatchNorm = bn
-					for i := range want {
-						k := (i / per) % m
-						a := float64(bn.Scale[k]) / math.Sqrt(float64(bn.Var[k])+float64(bn.Epsilon))
-						want[i] = (want[i]-float64(bn.Mean[k]))*a + float64(bn.Bias[k])
-					}
-				}
-				var res []float32
-				if c.residual {
-					res = cvRand(8, shape...).F
-					for i := range want {
-						want[i] += float64(res[i])
-					}
-				}
-				if c.clamp {
-					for i, v := range want {
-						want[i] = math.Min(math.Max(v, float64(c.lo)), float64(c.hi))
-					}
-				}
+				res := fusedExpect(want, shape, c.w[0], c.bn, c.residual, c.clamp, c.lo, c.hi, &opt)
 				f, err := ops.NewFusedConv(n, 13, w, b, opt)
 				if err != nil {
 					t.Fatal(err)
