@@ -510,14 +510,51 @@ func (j *job) targetsFor(row []float32) []Target {
 }
 
 // topK returns the indices of the k largest values, largest first (lower
-// index first among equal values).
+// index first among equal values, NaN after every number). A few are
+// picked in one pass, keeping the best so far in order; more are sorted.
 func topK(v []float32, k int) []int {
-	idx := make([]int, len(v))
-	for i := range idx {
-		idx[i] = i
+	k = min(k, len(v))
+	if k <= 0 {
+		return nil
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return v[idx[a]] > v[idx[b]] })
-	return idx[:min(k, len(idx))]
+	if k > 16 {
+		idx := make([]int, len(v))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortStableFunc(idx, func(a, b int) int {
+			switch {
+			case ranksAbove(v[a], v[b]):
+				return -1
+			case ranksAbove(v[b], v[a]):
+				return 1
+			}
+			return 0
+		})
+		return idx[:k]
+	}
+	idx := make([]int, 0, k)
+	for i, x := range v {
+		if len(idx) == k && !ranksAbove(x, v[idx[k-1]]) {
+			continue
+		}
+		p := len(idx)
+		if p < k {
+			idx = append(idx, i)
+		}
+		for p > 0 && ranksAbove(x, v[idx[p-1]]) {
+			p--
+		}
+		copy(idx[p+1:], idx[p:len(idx)-1])
+		idx[p] = i
+	}
+	return idx
+}
+
+// ranksAbove reports whether a comes before b in topK's order: the larger
+// first, a number before NaN.
+func ranksAbove(a, b float32) bool {
+	return a > b || (b != b && a == a)
 }
 
 // softmax returns the softmax of v in float64.

@@ -3,6 +3,8 @@ package cam
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
+	"sort"
 	"testing"
 )
 
@@ -196,5 +198,39 @@ func TestLeadingEigenvector(t *testing.T) {
 	dot := v[0]*q[0][1] + v[1]*q[1][1] + v[2]*q[2][1]
 	if math.Abs(math.Abs(dot)-1) > 1e-12 {
 		t.Errorf("eigenvector %v, want ±(%g, %g, 0)", v, q[0][1], q[1][1])
+	}
+}
+
+// TestTopKOrder compares topK with a stable sort of all indices (NaN last) for
+// every k, on logits with ties, infinities and NaN.
+func TestTopKOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	nan := float32(math.NaN())
+	for trial := range 200 {
+		v := make([]float32, 1+rng.IntN(40))
+		for i := range v {
+			switch rng.IntN(8) {
+			case 0:
+				v[i] = nan
+			case 1:
+				v[i] = float32(math.Inf(1 - 2*rng.IntN(2)))
+			default:
+				v[i] = float32(rng.IntN(6)) // many ties
+			}
+		}
+		want := make([]int, len(v))
+		for i := range want {
+			want[i] = i
+		}
+		sort.SliceStable(want, func(a, b int) bool {
+			x, y := v[want[a]], v[want[b]]
+			return x > y || (y != y && x == x)
+		})
+		for k := 0; k <= len(v)+1; k++ {
+			got := topK(v, k)
+			if w := want[:min(k, len(v))]; !slices.Equal(got, w) {
+				t.Fatalf("trial %d: topK(%v, %d) = %v, want %v", trial, v, k, got, w)
+			}
+		}
 	}
 }

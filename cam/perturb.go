@@ -162,19 +162,20 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 // rz and min-max normalised with eps 1e-8.
 func scoreCAMMask(rz *resizer, mask, a []float32, k, P int) {
 	rz.resize(mask, a[k*P:(k+1)*P])
-	minMaxBits(mask, scoreCAMEps)
+	minMax(mask, scoreCAMEps)
 }
 
-// minMaxBits does what minMax does, with the same bits, faster: the
-// minimum and maximum by plain comparisons in one pass rather than by
-// math.Min and math.Max. Those differ only on NaN, which makes every
-// value NaN, and on signed zeros: math.Min's minimum is -0 when a -0 is
-// among the smallest values, which decides the sign of a zero result
-// (-0 - +0 = -0). Subtracting -0 instead whenever the minimum is a zero
-// gives the same bits, since x - (-0) = x - (+0) for every x but -0, and
-// a -0 present makes the minimum -0; the maximum's sign never shows
-// after adding eps.
-func minMaxBits(v []float32, eps float64) {
+// minMax normalises v in place as pytorch-grad-cam's scale_cam_image does:
+// v = (v - min) / (max - min + eps), in float64; a constant map becomes
+// all zeros. The minimum and maximum come from plain comparisons in one
+// pass. They agree with NumPy's (and math.Min's) except on NaN, which
+// makes every value NaN here, and on signed zeros: NumPy's minimum is -0
+// when a -0 is among the smallest values, which decides the sign of a
+// zero result (-0 - +0 = -0). Subtracting -0 instead whenever the minimum
+// is a zero gives the same bits, since x - (-0) = x - (+0) for every x
+// but -0, and a -0 present makes the minimum -0; the maximum's sign never
+// shows after adding eps. TestMinMax checks the bits against math.Min.
+func minMax(v []float32, eps float64) {
 	if len(v) == 0 {
 		return
 	}

@@ -17,23 +17,6 @@ func relu(v []float32) {
 	}
 }
 
-// minMax normalises v in place as pytorch-grad-cam's scale_cam_image does:
-// v = (v - min) / (max - min + eps). A constant map becomes all zeros.
-func minMax(v []float32, eps float64) {
-	if len(v) == 0 {
-		return
-	}
-	lo, hi := float64(v[0]), float64(v[0])
-	for _, x := range v {
-		lo = math.Min(lo, float64(x))
-		hi = math.Max(hi, float64(x))
-	}
-	d := hi - lo + eps
-	for i, x := range v {
-		v[i] = float32((float64(x) - lo) / d)
-	}
-}
-
 // axisWeights holds, for every destination index along one axis, the two
 // source indices and the weight of the second.
 type axisWeights struct {
@@ -143,8 +126,13 @@ func finishLayerMap(raw []float32, h, w, H, W int) []float32 {
 }
 
 // fuseLayers averages the per-layer maps and normalises the result, as
-// pytorch-grad-cam's aggregate_multi_layers does.
+// pytorch-grad-cam's aggregate_multi_layers does. A single map is the
+// average of itself (x/1 = x) and is normalised in place.
 func fuseLayers(maps [][]float32) []float32 {
+	if len(maps) == 1 {
+		minMax(maps[0], minMaxEps)
+		return maps[0]
+	}
 	out := make([]float32, len(maps[0]))
 	for i := range out {
 		var s float64
