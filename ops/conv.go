@@ -485,8 +485,8 @@ type convEpilogue struct {
 // (mg x n, row stride ldc, read when beta is 1). With more than one
 // thread in ctx it splits C over the crew itself, by columns (multiples of
 // the kernel's 32-wide tiles) when there are enough of them to share
-// evenly or the weights are packed, else by rows, and calls gemm
-// single-threaded on each block (see crewSpin).
+// evenly, else by rows (whole packed slivers when the weights are packed),
+// and calls gemm single-threaded on each block (see crewSpin).
 func (ep *convEpilogue) product(ctx *Ctx, w []float32, g, mg, kr, n int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	m0 := g * mg
 	block := func(r0, r1, c0, c1 int) {
@@ -495,7 +495,11 @@ func (ep *convEpilogue) product(ctx *Ctx, w []float32, g, mg, kr, n int, b []flo
 			opt.RowBias = ep.bias[m0+r0 : m0+r1]
 		}
 		if ep.packed != nil {
-			gemm.SgemmPackedA(ep.packed[g], false, c1-c0, 1, b[c0:], ldb, beta, c[c0:], ldc, &opt)
+			pa := ep.packed[g]
+			if r0 > 0 || r1 < mg {
+				pa = pa.Rows(r0, r1)
+			}
+			gemm.SgemmPackedA(pa, false, c1-c0, 1, b[c0:], ldb, beta, c[r0*ldc+c0:], ldc, &opt)
 			return
 		}
 		gemm.SgemmWith(false, false, r1-r0, c1-c0, kr, 1, w[(m0+r0)*kr:(m0+r1)*kr], kr, b[c0:], ldb, beta, c[r0*ldc+c0:], ldc, &opt)
@@ -506,6 +510,16 @@ func (ep *convEpilogue) product(ctx *Ctx, w []float32, g, mg, kr, n int, b []flo
 		return
 	}
 	switch {
+	case ep.packed != nil && (n+31)/32 < 4*threads:
+		// Rows, in whole packed slivers: with few columns the weights
+		// are most of what the product reads (megabytes in the deep
+		// layers), and each thread then streams only its share.
+		al := ep.packed[g].RowAlign()
+		per := ((mg+threads-1)/threads + al - 1) / al * al
+		parts := (mg + per - 1) / per
+		crew.do(parts, threads-1, func(i int) {
+			block(i*per, min((i+1)*per, mg), 0, n)
+		})
 	case ep.packed != nil || (n+31)/32 >= 4*threads:
 		// Columns, in whole 32-wide tiles (enough of them to share
 		// evenly).

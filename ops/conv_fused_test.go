@@ -54,6 +54,12 @@ func TestFusedConv(t *testing.T) {
 		{name: "3x3 strides 2 and 3 dilated", x: []int{1, 4, 29, 49}, w: []int{5, 4, 3, 3}, strides: []int{2, 3}, dils: []int{2, 1}, pads: []int{2, 1, 0, 2}, bias: true},
 		{name: "5x4 stride 3 grouped batch", x: []int{2, 6, 60, 44}, w: []int{8, 3, 5, 4}, group: 2, strides: []int{3, 3}, pads: []int{2, 4, 1, 0}, residual: true},
 		{name: "rows 2x2 wide", x: []int{1, 33, 9, 70}, w: []int{40, 33, 2, 2}, bias: true, clamp: true, lo: -0.1, hi: 0.1},
+		// Large enough to be split over two threads, few columns: split
+		// by rows (whole slivers of the packed weights, which are packed
+		// when their row stride is 1024 floats).
+		{name: "split 1x1 narrow residual relu", x: []int{1, 1024, 7, 9}, w: []int{40, 1024, 1, 1}, bias: true, residual: true, clamp: true, lo: 0, hi: float32(math.Inf(1))},
+		{name: "split 3x3 7x7 batchnorm residual", x: []int{1, 64, 7, 7}, w: []int{45, 64, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true},
+		{name: "split 1x1 stride 2 to 7x7", x: []int{1, 1024, 13, 14}, w: []int{73, 1024, 1, 1}, strides: []int{2, 2}, bias: true, clamp: true, lo: 0, hi: 6},
 		{name: "depthwise 3x3 s2 7x7 relu6", x: []int{1, 5, 14, 14}, w: []int{5, 1, 3, 3}, group: 5, strides: []int{2, 2}, pads: []int{0, 0, 1, 1}, bias: true, clamp: true, lo: 0, hi: 6},
 	}
 	for _, c := range cases {
