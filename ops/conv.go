@@ -590,8 +590,7 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 		return
 	}
 	threads := ctx.threadCount()
-	nb := convChunk(kr, p, threads, s.n*s.group)
-	chunks := (p + nb - 1) / nb
+	chunks, nb := convChunks(kr, p, threads, s.n*s.group)
 	tasks := s.n * s.group * chunks
 	if tasks < threads || p < convChunkMin*threads && s.n*s.group < threads {
 		// Too little to share out by columns: unfold everything, and
@@ -612,10 +611,8 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 		col := *buf
 		var segs []colSeg
 		for t := take(); t < tasks; t = take() {
-			ch := t % chunks
 			n, g := t/chunks/s.group, t/chunks%s.group
-			j0 := ch * nb
-			j1 := min(j0+nb, p)
+			j0, j1 := convChunkRange(t%chunks, chunks, p)
 			xg := x[(n*s.c+g*cg)*inSz:][:cg*inSz]
 			convUnfoldCols(&s.g, xg, cg, j0, j1, col, j1-j0, 0, &segs)
 			product(convSerial, n, g, j0, j1, col, j1-j0)
@@ -703,19 +700,36 @@ func convForwardAcross(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilog
 	})
 }
 
-// convChunk returns how many output columns one chunk of the im2col path
-// holds: the unfolded chunk takes at most about 1 MiB, to stay in the L2
-// cache, unless that leaves fewer than convChunkCols columns; the chunks
-// are equal and, with fewer (image, group) products than threads, as many
-// as a multiple of the threads.
-func convChunk(kr, p, threads, products int) int {
+// convChunks returns how many chunks the im2col path cuts p output
+// columns into, and the most columns one holds (see convChunkRange). An
+// unfolded chunk takes at most about 1 MiB, to stay in the L2 cache,
+// unless that leaves fewer than convChunkCols columns; with fewer (image,
+// group) products than threads, the chunks are as many as a multiple of
+// the threads.
+func convChunks(kr, p, threads, products int) (chunks, widest int) {
 	const budget = 1 << 18 // floats
 	most := max(convChunkCols, budget/max(kr, 1))
-	chunks := (p + most - 1) / most
+	chunks = (p + most - 1) / most
 	if products < threads {
 		chunks = (chunks + threads - 1) / threads * threads
 	}
-	return max(1, (p+chunks-1)/chunks)
+	tiles := (p + convTile - 1) / convTile
+	chunks = max(1, min(chunks, tiles))
+	return chunks, min((tiles+chunks-1)/chunks*convTile, p)
+}
+
+// convTile is the width of the AVX-512 matrix kernel's tiles; a last
+// partial tile in a chunk runs at about half the speed of a whole one.
+const convTile = 32
+
+// convChunkRange returns the columns [j0, j1) of chunk ch of chunks: the
+// chunks share the tiles of convTile columns as evenly as they can (the
+// last one holds the partial tile), so that a chunk ends inside a tile
+// only at the end of the row (ResNet50's 3x3 stride-2 convolution on
+// 56x56, one thread: 103.6 -> 107.3 GFLOP/s against equal chunks).
+func convChunkRange(ch, chunks, p int) (j0, j1 int) {
+	tiles := (p + convTile - 1) / convTile
+	return ch * tiles / chunks * convTile, min((ch+1)*tiles/chunks*convTile, p)
 }
 
 // colSeg is a run of output columns of one chunk within one output row:

@@ -28,6 +28,9 @@ func TestConvPathsAgree(t *testing.T) {
 		{3, 4, 11, 11, 7, 2, 1, 3, 3},
 		{2, 2, 6, 6, 3, 1, 1, 0, 0},
 		{2, 3, 5, 9, 3, 3, 1, 1, 0},
+		// 720 rows unfolded: three chunks on one thread, of 9, 10 and
+		// 10 tiles of 32 of the 900 columns (the last tile partial).
+		{80, 6, 30, 30, 3, 1, 1, 1, 1},
 	}
 	saveAcross, saveMin := convAcrossBelow, convChunkMin
 	defer func() { convAcrossBelow, convChunkMin = saveAcross, saveMin }()
