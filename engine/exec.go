@@ -5,10 +5,12 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/gradcam/gradcam/ops"
 	"github.com/gradcam/gradcam/tensor"
 )
 
-// arena recycles the output buffers of fused convolutions between runs of
+// arena recycles the output buffers of fused convolutions (and of ops that
+// write into a given buffer, ops.Into) between runs of
 // one plan, by size. It is a set of sync.Pools, so buffers that stay
 // unused are returned to the collector.
 type arena struct {
@@ -134,21 +136,51 @@ func (r *run) exec(units []unit, keep, replaced []bool) error {
 			for _, id := range m.nodeIn[ni] {
 				args = append(args, r.value(id))
 			}
-			outs, err := m.ops[ni].Forward(r.opctx, args)
-			if err != nil {
+			if err := r.node(ni, args, replaced); err != nil {
 				return fmt.Errorf("engine: %s: %w", m.nodes[ni], err)
-			}
-			for j, o := range m.nodeOut[ni] {
-				if o >= 0 && !replaced[o] && j < len(outs) {
-					r.vals[o] = outs[j]
-					r.adopt(o, outs[j], m.nodeIn[ni])
-				}
 			}
 		}
 		for _, id := range u.reads {
 			if id >= 0 && last[id] == k && !keep[id] {
 				r.drop(id)
 			}
+		}
+	}
+	return nil
+}
+
+// node runs node ni, unfused, on args. An op that can write its one float
+// output into a buffer (ops.Into) is given one from the arena.
+func (r *run) node(ni int, args []*tensor.Tensor, replaced []bool) error {
+	m := r.m
+	outIDs := m.nodeOut[ni]
+	if op, ok := m.ops[ni].(ops.Into); ok && len(outIDs) == 1 && outIDs[0] >= 0 && !replaced[outIDs[0]] &&
+		r.p.values[outIDs[0]].DType == tensor.Float32 {
+		o := outIDs[0]
+		shape := r.shape(o)
+		bi := r.newBuffer(tensor.Size(shape))
+		y := *r.bufs[bi].data
+		done, err := op.ForwardInto(r.opctx, args, y)
+		if err != nil || !done {
+			r.p.arena.put(r.bufs[bi].data)
+			r.bufs[bi] = buffer{}
+			if err != nil {
+				return err
+			}
+		} else {
+			r.vals[o] = &tensor.Tensor{DType: tensor.Float32, Shape: append([]int(nil), shape...), F: y}
+			r.bufOf[o] = int32(bi)
+			return nil
+		}
+	}
+	outs, err := m.ops[ni].Forward(r.opctx, args)
+	if err != nil {
+		return err
+	}
+	for j, o := range outIDs {
+		if o >= 0 && !replaced[o] && j < len(outs) {
+			r.vals[o] = outs[j]
+			r.adopt(o, outs[j], m.nodeIn[ni])
 		}
 	}
 	return nil

@@ -48,6 +48,21 @@ type Differentiable interface {
 	Backward(ctx *Ctx, in, out, gradOut []*tensor.Tensor, need []bool) ([]*tensor.Tensor, error)
 }
 
+// Into is an Op that can write its output into a buffer the caller
+// provides, so that an engine can recycle outputs from run to run rather
+// than allocate them (an allocation of fresh memory costs page faults and
+// zeroing: half of ResNet50's max pooling time).
+type Into interface {
+	Op
+	// ForwardInto computes the op's one output into y, the float32
+	// elements of the output shape Infer gives for these inputs (its
+	// prior contents are not read), and reports true. It reports false,
+	// having written nothing, when this op cannot do that for these inputs
+	// (another output type, or more than one output); Forward then
+	// applies.
+	ForwardInto(ctx *Ctx, in []*tensor.Tensor, y []float32) (bool, error)
+}
+
 // Ctx carries what an operator may use while running: the number of
 // goroutines it may spread work over. A nil *Ctx is valid and means the
 // defaults.

@@ -283,6 +283,21 @@ func poolAvgPlane(g *winGeom, w *poolWindows, countPad bool, x, y, dy, dx []floa
 
 // Forward implements Op.
 func (o *poolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return o.forward(ctx, in, nil)
+}
+
+// ForwardInto implements Into for float input without the indices output.
+func (o *poolOp) ForwardInto(ctx *Ctx, in []*tensor.Tensor, y []float32) (bool, error) {
+	if o.indices || len(in) < 1 || in[0] == nil || in[0].DType != tensor.Float32 {
+		return false, nil
+	}
+	_, err := o.forward(ctx, in, y)
+	return err == nil, err
+}
+
+// forward computes the outputs; the pooled values go into into when it is
+// not nil (float input), which has the output's size.
+func (o *poolOp) forward(ctx *Ctx, in []*tensor.Tensor, into []float32) ([]*tensor.Tensor, error) {
 	if len(in) < 1 || in[0] == nil {
 		return nil, fmt.Errorf("%s needs an input", o.name())
 	}
@@ -296,7 +311,15 @@ func (o *poolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	}
 	w := newPoolWindows(g)
 	shape := append([]int{x.Shape[0], x.Shape[1]}, g.outShape()...)
-	y := tensor.New(x.DType, shape...)
+	var y *tensor.Tensor
+	if into != nil {
+		if len(into) != tensor.Size(shape) {
+			return nil, fmt.Errorf("%s: output buffer of %d elements for shape %v", o.name(), len(into), shape)
+		}
+		y = tensor.FromFloat32(shape, into)
+	} else {
+		y = tensor.New(x.DType, shape...)
+	}
 	planes, inSz, p := x.Shape[0]*x.Shape[1], g.inSize(), g.outSize()
 	var idx *tensor.Tensor
 	if o.indices {

@@ -185,6 +185,21 @@ func TestPoolForward(t *testing.T) {
 					t.Fatalf("shape %v, want %v", out[0].Shape, wantShape)
 				}
 				cvClose(t, op, out[0].F, want, 1e-6)
+				// The same values written into a given buffer (ops.Into),
+				// whatever it held.
+				y := make([]float32, len(out[0].F))
+				for i := range y {
+					y[i] = float32(math.NaN())
+				}
+				ok, err := p.(ops.Into).ForwardInto(nil, []*tensor.Tensor{x}, y)
+				if err != nil || !ok {
+					t.Fatalf("ForwardInto: %v, %v", ok, err)
+				}
+				for i, v := range y {
+					if math.Float32bits(v) != math.Float32bits(out[0].F[i]) {
+						t.Fatalf("ForwardInto: element %d is %v, Forward gives %v", i, v, out[0].F[i])
+					}
+				}
 			})
 		}
 	}
@@ -273,6 +288,30 @@ func TestMaxPoolIndices(t *testing.T) {
 
 // TestMaxPoolInt64 checks max pooling of integer data (ONNX uint8 and
 // int8 tensors are computed as int64).
+// TestPoolIntoDeclines checks that ForwardInto declines, writing nothing,
+// where the output is not one float tensor: with the indices output and on
+// int64 input.
+func TestPoolIntoDeclines(t *testing.T) {
+	withIdx := cvNode("MaxPool", 2, cvInts("kernel_shape", 2, 2))
+	plain := cvNode("MaxPool", 1, cvInts("kernel_shape", 2, 2))
+	xf := tensor.FromFloat32([]int{1, 1, 2, 2}, []float32{1, 2, 3, 4})
+	xi := tensor.FromInt64([]int{1, 1, 2, 2}, []int64{1, 2, 3, 4})
+	for name, c := range map[string]struct {
+		n *graph.Node
+		x *tensor.Tensor
+	}{"indices": {withIdx, xf}, "int64": {plain, xi}} {
+		op, err := ops.New(c.n, 13)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := []float32{-7}
+		ok, err := op.(ops.Into).ForwardInto(nil, []*tensor.Tensor{c.x}, y)
+		if ok || err != nil || y[0] != -7 {
+			t.Errorf("%s: ForwardInto = %v, %v, buffer %v; want false, nil, untouched", name, ok, err, y)
+		}
+	}
+}
+
 func TestMaxPoolInt64(t *testing.T) {
 	p := cvBuild(t, cvNode("MaxPool", 1, cvInts("kernel_shape", 2), cvInts("pads", 1, 0)), 12)
 	x := tensor.FromInt64([]int{1, 1, 4}, []int64{-3, 250, 7, 8})
