@@ -234,3 +234,29 @@ func TestTopKOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestWeightedSum checks that weightedSum gives the bits of the weighted
+// copy summed over channels, on random values with infinities and NaN.
+func TestWeightedSum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, cp := range [][2]int{{1, 1}, {3, 5}, {64, 49}, {2048, 49}} {
+		C, P := cp[0], cp[1]
+		a := make([]float32, C*P)
+		w := make([]float32, C)
+		for i := range a {
+			a[i] = float32(rng.NormFloat64() * 3)
+		}
+		for i := range w {
+			w[i] = float32(rng.NormFloat64() / 7)
+		}
+		if C > 3 {
+			a[5], w[2] = float32(math.Inf(1)), float32(math.NaN())
+		}
+		got, want := weightedSum(a, w, C, P), sumChannels(scaleChannels(a, w, C, P), C, P)
+		for p := range want {
+			if math.Float32bits(got[p]) != math.Float32bits(want[p]) {
+				t.Fatalf("C=%d P=%d: position %d is %v, want %v", C, P, p, got[p], want[p])
+			}
+		}
+	}
+}

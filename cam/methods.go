@@ -109,6 +109,24 @@ func sumChannels(x []float32, C, P int) []float32 {
 	return out
 }
 
+// weightedSum is sumChannels(scaleChannels(a, w, C, P), C, P) with the
+// same bits, without the weighted copy of a: each product is rounded to
+// float32 as scaleChannels stores it, then summed in float64.
+func weightedSum(a, w []float32, C, P int) []float32 {
+	acc := make([]float64, P)
+	for k := 0; k < C; k++ {
+		wk := w[k]
+		for p, v := range a[k*P : (k+1)*P] {
+			acc[p] += float64(float32(wk * v))
+		}
+	}
+	out := make([]float32, P)
+	for p, v := range acc {
+		out[p] = float32(v)
+	}
+	return out
+}
+
 // combine reduces the weighted activation over channels: the sum, or its
 // first principal component for Eigen-CAM and eigen_smooth.
 func combine(x []float32, C, P int, eigen bool) []float32 {

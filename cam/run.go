@@ -17,16 +17,17 @@ type outcome struct {
 	gb      [][][]float32 // guided backprop, per image, per target (HWC)
 }
 
-// perImage splits a rank-4 tensor into per-image channel-major copies
-// (x[k*P+p]).
+// perImage splits a rank-4 tensor into per-image channel-major slices
+// (x[k*P+p]): views of t for NCHW, copies for NHWC. Callers read them
+// only.
 func perImage(t *tensor.Tensor, l Layout) [][]float32 {
 	n, c, h, w := l.dims(t.Shape)
 	p := h * w
 	out := make([][]float32, n)
 	for i := range out {
-		src := t.F[i*c*p : (i+1)*c*p]
+		src := t.F[i*c*p : (i+1)*c*p : (i+1)*c*p]
 		if l == NCHW {
-			out[i] = append([]float32(nil), src...)
+			out[i] = src
 			continue
 		}
 		d := make([]float32, c*p)
@@ -131,7 +132,12 @@ func (j *job) finishMap(lms []LayerMap) []float32 {
 
 // channelMap returns the layer map of a channel-weighting method.
 func (j *job) channelMap(l layerInfo, a, w []float32) LayerMap {
-	raw := combine(scaleChannels(a, w, l.c, l.p), l.c, l.p, j.opt.EigenSmooth)
+	var raw []float32
+	if j.opt.EigenSmooth {
+		raw = combine(scaleChannels(a, w, l.c, l.p), l.c, l.p, true)
+	} else {
+		raw = weightedSum(a, w, l.c, l.p)
+	}
 	return LayerMap{Layer: l.name, Height: l.h, Width: l.w, Raw: raw, Weights: w}
 }
 
