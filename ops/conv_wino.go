@@ -71,12 +71,16 @@ type winoWeights struct {
 // convolution (3 channels) is a draw. Chunks of 64 to 384 tiles ran
 // within the noise of each other; 128 was best or close on most shapes.
 //
-// Outputs of 14x14 gain, but their transformed weights are memory the
+// Outputs of 14x14 gain too, but their transformed weights are memory the
 // other paths do not take (they read such weights in place, unpacked):
-// ResNet50's five in stage 3 raised the peak RSS of a Grad-CAM bench from
-// 213 MiB to 253 MiB (226 MiB from 28x28 up), over its budget of 250 MiB.
+// ResNet50's five in stage 3 add 21 MB. They were left out while that
+// took the peak RSS of a ResNet50 Grad-CAM bench over its budget of 250
+// MiB (253 MiB); with less garbage a run, it is 189 MiB without them and
+// 219-224 MiB with them (232 MiB over 20 runs), and they take ResNet50's
+// forward from 35.7-36.7 to 35.8-36.0 ms (median of 80, two threads, four
+// alternating rounds).
 var (
-	winoMinOut = 28
+	winoMinOut = 14
 	winoMinC   = 64
 	winoCols   = 128
 )
