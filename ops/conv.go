@@ -574,7 +574,7 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 		}
 		ep.product(inner, w, g, mg, kr, j1-j0, b, ldb, beta, yg[j0:], p)
 	}
-	if s.n > 1 && p < convAcrossBelow {
+	if s.n > 1 && p < convAcrossBelow && (p < convAcrossIdentityBelow || !s.g.identity()) {
 		convForwardAcross(ctx, s, x, w, y, ep)
 		return
 	}
@@ -621,12 +621,19 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 }
 
 // convAcrossBelow is the output size (positions per image) below which a
-// batch is multiplied across images (convForwardAcross); convChunkMin is
-// the least number of output positions per thread for which one image is
-// cut into column chunks. Variables for the tests.
+// batch is multiplied across images (convForwardAcross), and
+// convAcrossIdentityBelow the one for 1x1 stride-1 convolutions, which
+// otherwise multiply each image in place: for them the copies in and out
+// of the chunks cost more than reading the weights once per image saves
+// down to 14x14 (ResNet50's stage 3 in batches of 16, two threads: its
+// 1x1 convolutions 88 -> 75 ms a batch), though not at 7x7 (stage 4: 45
+// -> 46 ms). convChunkMin is the least number of output positions per
+// thread for which one image is cut into column chunks. Variables for the
+// tests.
 var (
-	convAcrossBelow = 256
-	convChunkMin    = 128
+	convAcrossBelow         = 256
+	convAcrossIdentityBelow = 128
+	convChunkMin            = 128
 )
 
 // convChunkCols is the least number of columns of a chunk, even when its

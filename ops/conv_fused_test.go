@@ -32,6 +32,7 @@ func TestFusedConv(t *testing.T) {
 		{name: "3x3 batchnorm residual relu", x: []int{2, 4, 8, 8}, w: []int{6, 4, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, lo: 0, hi: float32(math.Inf(1))},
 		{name: "1x1 bias residual", x: []int{1, 16, 7, 9}, w: []int{20, 16, 1, 1}, bias: true, residual: true},
 		{name: "1x1 batch across images residual relu", x: []int{3, 16, 7, 9}, w: []int{20, 16, 1, 1}, bias: true, residual: true, clamp: true, lo: 0, hi: float32(math.Inf(1))},
+		{name: "1x1 batch of 12x12 images in place residual", x: []int{3, 16, 12, 12}, w: []int{20, 16, 1, 1}, bias: true, residual: true, clamp: true, lo: 0, hi: 6},
 		{name: "3x3 batch across images grouped", x: []int{5, 6, 6, 5}, w: []int{4, 3, 3, 3}, group: 2, pads: []int{1, 0, 1, 2}, bias: true},
 		{name: "1x1 stride 2 batchnorm", x: []int{1, 8, 9, 9}, w: []int{12, 8, 1, 1}, strides: []int{2, 2}, bn: true, bias: true},
 		{name: "grouped relu6", x: []int{1, 6, 10, 10}, w: []int{9, 2, 3, 3}, group: 3, pads: []int{1, 1, 1, 1}, bias: true, clamp: true, lo: 0, hi: 6},
