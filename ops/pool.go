@@ -287,11 +287,17 @@ func (o *poolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error
 }
 
 // ForwardInto implements Into for float input without the indices output.
+// It declines, leaving Forward to report the problem, when the input's
+// shape does not pool to len(y) elements.
 func (o *poolOp) ForwardInto(ctx *Ctx, in []*tensor.Tensor, y []float32) (bool, error) {
-	if o.indices || len(in) < 1 || in[0] == nil || in[0].DType != tensor.Float32 {
+	if o.indices || len(in) < 1 || in[0] == nil || in[0].DType != tensor.Float32 || len(in[0].Shape) < 3 {
 		return false, nil
 	}
-	_, err := o.forward(ctx, in, y)
+	g, err := o.poolGeom(in[0].Shape)
+	if err != nil || in[0].Shape[0]*in[0].Shape[1]*g.outSize() != len(y) {
+		return false, nil
+	}
+	_, err = o.forward(ctx, in, y)
 	return err == nil, err
 }
 
@@ -313,9 +319,6 @@ func (o *poolOp) forward(ctx *Ctx, in []*tensor.Tensor, into []float32) ([]*tens
 	shape := append([]int{x.Shape[0], x.Shape[1]}, g.outShape()...)
 	var y *tensor.Tensor
 	if into != nil {
-		if len(into) != tensor.Size(shape) {
-			return nil, fmt.Errorf("%s: output buffer of %d elements for shape %v", o.name(), len(into), shape)
-		}
 		y = tensor.FromFloat32(shape, into)
 	} else {
 		y = tensor.New(x.DType, shape...)

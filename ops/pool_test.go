@@ -289,8 +289,8 @@ func TestMaxPoolIndices(t *testing.T) {
 // TestMaxPoolInt64 checks max pooling of integer data (ONNX uint8 and
 // int8 tensors are computed as int64).
 // TestPoolIntoDeclines checks that ForwardInto declines, writing nothing,
-// where the output is not one float tensor: with the indices output and on
-// int64 input.
+// where the output is not one float tensor (with the indices output, on
+// int64 input) or not of the buffer's size.
 func TestPoolIntoDeclines(t *testing.T) {
 	withIdx := cvNode("MaxPool", 2, cvInts("kernel_shape", 2, 2))
 	plain := cvNode("MaxPool", 1, cvInts("kernel_shape", 2, 2))
@@ -299,7 +299,7 @@ func TestPoolIntoDeclines(t *testing.T) {
 	for name, c := range map[string]struct {
 		n *graph.Node
 		x *tensor.Tensor
-	}{"indices": {withIdx, xf}, "int64": {plain, xi}} {
+	}{"indices": {withIdx, xf}, "int64": {plain, xi}, "another size": {plain, tensor.FromFloat32([]int{1, 2, 2, 2}, make([]float32, 8))}} {
 		op, err := ops.New(c.n, 13)
 		if err != nil {
 			t.Fatal(err)
