@@ -17,6 +17,49 @@ func relu(v []float32) {
 	}
 }
 
+// minMax normalises v in place as pytorch-grad-cam's scale_cam_image does:
+// v = (v - min) / (max - min + eps), in float64; a constant map becomes
+// all zeros. The minimum and maximum come from plain comparisons in one
+// pass. They agree with NumPy's (and math.Min's) except on NaN, which
+// makes every value NaN here, and on signed zeros: NumPy's minimum is -0
+// when a -0 is among the smallest values, which decides the sign of a
+// zero result (-0 - +0 = -0). Subtracting -0 instead whenever the minimum
+// is a zero gives the same bits, since x - (-0) = x - (+0) for every x
+// but -0, and a -0 present makes the minimum -0; the maximum's sign never
+// shows after adding eps. TestMinMax checks the bits against math.Min.
+func minMax(v []float32, eps float64) {
+	if len(v) == 0 {
+		return
+	}
+	lo, hi := v[0], v[0]
+	nan := false
+	for _, x := range v {
+		if x >= lo {
+			if x > hi {
+				hi = x
+			}
+		} else if x < lo {
+			lo = x
+		} else {
+			nan = true // x or lo is NaN
+		}
+	}
+	if nan {
+		for i := range v {
+			v[i] = float32(math.NaN())
+		}
+		return
+	}
+	lo64 := float64(lo)
+	if lo == 0 {
+		lo64 = math.Copysign(0, -1)
+	}
+	d := float64(hi) - lo64 + eps
+	for i, x := range v {
+		v[i] = float32((float64(x) - lo64) / d)
+	}
+}
+
 // axisWeights holds, for every destination index along one axis, the two
 // source indices and the weight of the second.
 type axisWeights struct {
