@@ -76,9 +76,9 @@ type winoWeights struct {
 // ResNet50's five in stage 3 add 21 MB. They were left out while that
 // took the peak RSS of a ResNet50 Grad-CAM bench over its budget of 250
 // MiB (253 MiB); with less garbage a run, it is 189 MiB without them and
-// 219-224 MiB with them (232 MiB over 20 runs), and they take ResNet50's
-// forward from 35.7-36.7 to 35.8-36.0 ms (median of 80, two threads, four
-// alternating rounds).
+// 219-224 MiB with them (232 MiB over 20 runs). ResNet50's forward, two
+// threads, medians of 80 runs in four alternating rounds: 36.67, 36.74,
+// 36.26, 35.70 ms without them, 35.81, 35.94, 35.84, 35.96 ms with them.
 var (
 	winoMinOut = 14
 	winoMinC   = 64

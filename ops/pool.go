@@ -283,7 +283,18 @@ func poolAvgPlane(g *winGeom, w *poolWindows, countPad bool, x, y, dy, dx []floa
 
 // Forward implements Op.
 func (o *poolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	return o.forward(ctx, in, nil)
+	if len(in) < 1 || in[0] == nil {
+		return nil, fmt.Errorf("%s needs an input", o.name())
+	}
+	x := in[0]
+	if x.DType != tensor.Float32 && !(o.max && x.DType == tensor.Int64) {
+		return nil, fmt.Errorf("%s of %s input is not supported", o.name(), x.DType)
+	}
+	g, err := o.poolGeom(x.Shape)
+	if err != nil {
+		return nil, err
+	}
+	return o.forward(ctx, x, g, nil), nil
 }
 
 // ForwardInto implements Into for float input without the indices output.
@@ -297,24 +308,14 @@ func (o *poolOp) ForwardInto(ctx *Ctx, in []*tensor.Tensor, y []float32) (bool, 
 	if err != nil || in[0].Shape[0]*in[0].Shape[1]*g.outSize() != len(y) {
 		return false, nil
 	}
-	_, err = o.forward(ctx, in, y)
-	return err == nil, err
+	o.forward(ctx, in[0], g, y)
+	return true, nil
 }
 
-// forward computes the outputs; the pooled values go into into when it is
-// not nil (float input), which has the output's size.
-func (o *poolOp) forward(ctx *Ctx, in []*tensor.Tensor, into []float32) ([]*tensor.Tensor, error) {
-	if len(in) < 1 || in[0] == nil {
-		return nil, fmt.Errorf("%s needs an input", o.name())
-	}
-	x := in[0]
-	if x.DType != tensor.Float32 && !(o.max && x.DType == tensor.Int64) {
-		return nil, fmt.Errorf("%s of %s input is not supported", o.name(), x.DType)
-	}
-	g, err := o.poolGeom(x.Shape)
-	if err != nil {
-		return nil, err
-	}
+// forward computes the outputs of pooling x, checked, with geometry g;
+// the pooled values go into into when it is not nil (float input), which
+// has the output's size.
+func (o *poolOp) forward(ctx *Ctx, x *tensor.Tensor, g *winGeom, into []float32) []*tensor.Tensor {
 	w := newPoolWindows(g)
 	shape := append([]int{x.Shape[0], x.Shape[1]}, g.outShape()...)
 	var y *tensor.Tensor
@@ -384,7 +385,7 @@ func (o *poolOp) forward(ctx *Ctx, in []*tensor.Tensor, into []float32) ([]*tens
 	if idx != nil {
 		out = append(out, idx)
 	}
-	return out, nil
+	return out
 }
 
 // poolFlatIndex converts an in-plane row-major index to the index ONNX
