@@ -514,11 +514,11 @@ func (ep *convEpilogue) product(ctx *Ctx, w []float32, g, mg, kr, n int, b []flo
 		// Rows, in whole packed slivers: with few columns the weights
 		// are most of what the product reads (megabytes in the deep
 		// layers), and each thread then streams only its share.
-		al := ep.packed[g].RowAlign()
-		per := ((mg+threads-1)/threads + al - 1) / al * al
-		parts := (mg + per - 1) / per
+		parts, bounds := alignedParts(mg, threads, ep.packed[g].RowAlign())
 		crew.do(parts, threads-1, func(i int) {
-			block(i*per, min((i+1)*per, mg), 0, n)
+			if r0, r1 := bounds(i); r0 < r1 {
+				block(r0, r1, 0, n)
+			}
 		})
 	case ep.packed != nil || (n+31)/32 >= 4*threads:
 		// Columns, in whole 32-wide tiles (enough of them to share

@@ -116,10 +116,12 @@ func convForwardRows(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue) {
 			default:
 				// Rows, so that each thread reads only its share of
 				// the weights (megabytes in the deep layers).
-				al := pa.RowAlign()
-				per := ((mg+threads-1)/threads + al - 1) / al * al
-				crew.do((mg+per-1)/per, threads-1, func(i int) {
-					r0, r1 := i*per, min((i+1)*per, mg)
+				parts, bounds := alignedParts(mg, threads, pa.RowAlign())
+				crew.do(parts, threads-1, func(i int) {
+					r0, r1 := bounds(i)
+					if r0 >= r1 {
+						return
+					}
 					o := opt
 					if ep.bias != nil {
 						o.RowBias = ep.bias[m0+r0 : m0+r1]

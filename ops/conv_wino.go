@@ -376,9 +376,7 @@ func convWinoRows(ctx *Ctx, r *winoRun, units, threads int) {
 	defer putScratch(vBuf)
 	defer putScratch(mBuf)
 	vb, mb := *vBuf, *mBuf
-	al := r.wt.u[0].RowAlign()
-	per := ((s.m+threads-1)/threads + al - 1) / al * al
-	parts := (s.m + per - 1) / per
+	parts, bounds := alignedParts(s.m, threads, r.wt.u[0].RowAlign())
 	for u0 := 0; u0 < units; u0 += rpc {
 		u1 := min(u0+rpc, units)
 		nt := (u1 - u0) * r.tw
@@ -389,7 +387,10 @@ func convWinoRows(ctx *Ctx, r *winoRun, units, threads int) {
 			r.input(vb, *rBuf, u0, u1, c0, c1)
 		})
 		crew.do(parts, threads-1, func(i int) {
-			m0, m1 := i*per, min((i+1)*per, s.m)
+			m0, m1 := bounds(i)
+			if m0 >= m1 {
+				return
+			}
 			r.products(vb, mb, nt, m0, m1)
 			r.output(mb, u0, u1, m0, m1)
 		})
