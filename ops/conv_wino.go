@@ -322,10 +322,20 @@ func (r *winoRun) output(mb []float32, u0, u1, m0, m1 int) {
 	}
 }
 
+// winoRowBelow is the share of tiles a thread below which the Winograd
+// path runs in row mode (see convWinoForward). ResNet50's 28x28 layers
+// (196 tiles, two threads) ran in row mode while the bound was winoCols
+// (128): 128 output channels cut into slivers of 14 went 70 + 58 a
+// thread. In column mode (two chunks of 98 tiles, each thread reading
+// all of the 1 MB of transformed weights) ResNet50's forward went
+// 35.3-36.3 -> 34.8-35.3 ms (medians of 60 runs, four alternating
+// rounds), VGG16's 92.7-94.4 -> 91.6-92.0 ms (20 runs, three rounds).
+var winoRowBelow = 64
+
 // convWinoForward is the forward pass of FusedConv on the Winograd path
-// (see winoOK) with transformed weights wt. With enough tiles for every
-// thread to fill chunks of winoCols, the threads take whole chunks in
-// turn (column mode); otherwise (small images: 14x14 has 49 tiles) the
+// (see winoOK) with transformed weights wt. With winoRowBelow tiles or
+// more for every thread, the threads take whole chunks of about winoCols
+// tiles in turn (column mode); otherwise (small images: 14x14 has 49 tiles) the
 // chunks are done one after the other, each thread transforming a share
 // of the input channels, then multiplying and transforming back a share
 // of the output channels (row mode), so that each thread reads only its
@@ -343,7 +353,7 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 	}
 	units := s.n * r.th
 	threads := ctx.threadCount()
-	if threads > 1 && units*r.tw < threads*winoCols {
+	if threads > 1 && units*r.tw < threads*winoRowBelow {
 		convWinoRows(ctx, r, units, threads)
 		return
 	}
