@@ -28,6 +28,34 @@ type kernelSet struct {
 	// tileRows, when not nil, is tile with B read in place: k step s
 	// reads ncols (at most nr) values at b + p.offs[s]. See SgemmRows.
 	tileRows func(mr, ncols, k int, a []float32, b *float32, c []float32, ldc int, p *kparams)
+	// narrow, when not nil, computes the last w <= narrowMax columns of
+	// s <= narrowSlivers consecutive packed A slivers of p.rows rows each
+	// (s > 1 only for slivers of mr rows), from B packed w values per k
+	// step; see narrowSplit.
+	narrow        func(s, w, k int, a, b, c []float32, ldc int, p *kparams)
+	narrowMax     int
+	narrowSlivers int
+}
+
+// narrowSplit returns how many of nc columns (a block's) the tiles take
+// and how many are left to narrow: a remainder past the last whole
+// nr-column sliver of at most narrowMax columns, or of 16 + at most
+// narrowMax (16 for a one-vector tile, the rest narrow). A 7x7 plane's 49
+// columns were a 32-column tile and a masked 32-column tile for 17; they
+// are now 32 + 16 + 1.
+func (ks *kernelSet) narrowSplit(nc int) (tiles, narrow int) {
+	if ks.narrow == nil {
+		return nc, 0
+	}
+	rem := nc % ks.nr
+	switch {
+	case rem == 0:
+	case rem <= ks.narrowMax:
+		return nc - rem, rem
+	case rem > ks.nrMin && rem-ks.nrMin <= ks.narrowMax:
+		return nc - (rem - ks.nrMin), rem - ks.nrMin
+	}
+	return nc, 0
 }
 
 // kparams carries the epilogue of one tile to a micro-kernel. Its layout
@@ -44,6 +72,7 @@ type kparams struct {
 	vmask   [16]int32
 	lda     int    // row stride of A when flagDirectA
 	offs    *int32 // row offsets of B for tileRows
+	rows    int    // rows of each sliver for narrow
 }
 
 // startBlock sets p's beta and clamp bounds for a k block, the first
@@ -148,9 +177,26 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 				flags |= flagDirectA
 			}
 			for jc := j0; jc < j1; jc += ks.nc {
-				nc := min(ks.nc, j1-jc)
-				bp := buffer(&w.bbuf, (nc+ks.nr-1)/ks.nr*ks.nr*kb)
+				nc, tail := min(ks.nc, j1-jc), 0
+				if !pr.direct && pr.ldc < 1<<24 {
+					nc, tail = ks.narrowSplit(nc)
+				}
+				main := (nc + ks.nr - 1) / ks.nr * ks.nr * kb
+				bp := buffer(&w.bbuf, main+tail*kb)
 				ks.packB(bp, pr.transB, pr.b, pr.ldb, k0, kb, jc, nc)
+				var tp []float32
+				if tail > 0 {
+					tp = bp[main:]
+					if pr.transB {
+						ks.pack(tp, pr.b, (jc+nc)*pr.ldb+k0, pr.ldb, kb, tail, tail, true)
+					} else {
+						ks.pack(tp, pr.b, k0*pr.ldb+jc+nc, pr.ldb, kb, tail, tail, false)
+					}
+				}
+				// The narrow tail runs after the tiles of each
+				// narrowSlivers slivers, while their A is in the cache;
+				// group is the first row it has not done.
+				group := 0
 				for ir := 0; ir < mc; ir += ks.mr {
 					mr := min(ks.mr, mc-ir)
 					row := ic + ir
@@ -174,9 +220,38 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 						}
 						ks.tile(mr, ncols, kb, as, bp[jr*kb:], pr.c[row*pr.ldc+col:], pr.ldc, p)
 					}
+					if end := ir + mr; tail > 0 && (end == mc || end-group == ks.narrowSlivers*ks.mr) {
+						pr.narrowTail(w, flags, ap[group*kb:], ic+group, end-group, kb, tp, jc+nc, tail)
+						group = end
+					}
 				}
 			}
 		}
+	}
+}
+
+// narrowTail computes columns [col, col+tail) of rows [ic, ic+mc) of C
+// with the narrow kernels, from the packed A panel ap (kb deep) and the
+// tail of B packed tail values per k step in tp, for a k block with the
+// given flags.
+func (pr *problem) narrowTail(w *worker, flags uint32, ap []float32, ic, mc, kb int, tp []float32, col, tail int) {
+	ks, o, p := pr.ks, &pr.opt, &w.p
+	for ir := 0; ir < mc; {
+		h, s := min(ks.mr, mc-ir), 1
+		if h == ks.mr {
+			s = min(ks.narrowSlivers, (mc-ir)/ks.mr)
+		}
+		row := ic + ir
+		p.flags, p.rows = flags, h
+		p.rowBias, p.colBias = nil, nil
+		if flags&flagRowBias != 0 {
+			p.rowBias = &o.RowBias[row:][:(s-1)*ks.mr+h][0]
+		}
+		if flags&flagColBias != 0 {
+			p.colBias = &o.ColBias[col:][:tail][0]
+		}
+		ks.narrow(s, tail, kb, ap[ir*kb:], tp, pr.c[row*pr.ldc+col:], pr.ldc, p)
+		ir += s * h
 	}
 }
 

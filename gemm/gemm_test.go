@@ -478,9 +478,65 @@ func TestKparamsLayout(t *testing.T) {
 		{"vmask", unsafe.Offsetof(p.vmask), 40},
 		{"lda", unsafe.Offsetof(p.lda), 104},
 		{"offs", unsafe.Offsetof(p.offs), 112},
+		{"rows", unsafe.Offsetof(p.rows), 120},
 	} {
 		if f.got != f.want {
 			t.Errorf("offset of kparams.%s = %d, want %d", f.name, f.got, f.want)
 		}
+	}
+}
+
+// TestNarrowTailBits checks that the narrow kernels give the last columns
+// the same bits as the tiles do without them, for tails of 1 to 4
+// columns after whole tiles and after a 16-column tile, over one to
+// several slivers (a short last one too), k blocks and every epilogue.
+func TestNarrowTailBits(t *testing.T) {
+	for _, ks := range kernelSets() {
+		if ks.narrow == nil {
+			continue
+		}
+		t.Run(ks.name, func(t *testing.T) {
+			plain := *ks
+			plain.name += "-nonarrow"
+			plain.narrow = nil
+			tiny := *ks
+			tiny.name += "-tinyblocks"
+			tiny.kc, tiny.nc, tiny.mc = 7, 2*ks.nr, 3*ks.mr
+			tinyPlain := tiny
+			tinyPlain.narrow = nil
+			rng := rand.New(rand.NewPCG(3, 4))
+			for _, n := range []int{1, 3, 4, 5, 17, 20, 21, 33, 36, 49, 98, 196} {
+				for _, m := range []int{1, 13, 14, 29, 56, 70, 71} {
+					for e := range 4 {
+						tc := gemmCase{m: m, n: n, k: 37 + 11*e, alpha: 1, beta: float32(e%2) * 0.75, pad: e, opt: &Options{Threads: 1}}
+						if e >= 2 {
+							tc.opt.RowBias = randSlice(rng, m)
+							tc.opt.ColBias = randSlice(rng, n)
+							tc.opt.Clamp, tc.opt.Min, tc.opt.Max = true, -0.5, 0.75
+						}
+						tc.transB = e == 3
+						a, b, c0 := tc.operands(rng)
+						var outs [4][]float32
+						for i, set := range []*kernelSet{&plain, ks, &tinyPlain, &tiny} {
+							current.Store(set)
+							pa := PackA(false, m, tc.k, a.v, a.ld)
+							c := append([]float32(nil), c0.v...)
+							SgemmPackedA(pa, tc.transB, n, tc.alpha, b.v, b.ld, tc.beta, c, c0.ld, tc.opt)
+							outs[i] = c
+						}
+						current.Store(ks)
+						for i := 1; i < 4; i += 2 {
+							for j := range outs[i] {
+								if math.Float32bits(outs[i][j]) != math.Float32bits(outs[i-1][j]) {
+									t.Fatalf("%v (set %d): element %d (row %d, column %d) is %v, %v without narrow kernels",
+										tc, i, j, j/c0.ld, j%c0.ld, outs[i][j], outs[i-1][j])
+								}
+							}
+						}
+						tc.check(t, a, b, c0, mat{rows: m, cols: n, ld: c0.ld, v: outs[1]})
+					}
+				}
+			}
+		})
 	}
 }

@@ -368,6 +368,102 @@ func kernAVX512Ox13x32(k int, a, b, c *float32, ldc int, p *kparams)
 //go:noescape
 func kernAVX512Ox14x32(k int, a, b, c *float32, ldc int, p *kparams)
 
+// kernAVX512Nx1x1 computes the last 1 columns of 1 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx1x1(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx1x2 computes the last 2 columns of 1 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx1x2(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx1x3 computes the last 3 columns of 1 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx1x3(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx1x4 computes the last 4 columns of 1 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx1x4(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx2x1 computes the last 1 columns of 2 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx2x1(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx2x2 computes the last 2 columns of 2 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx2x2(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx2x3 computes the last 3 columns of 2 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx2x3(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx2x4 computes the last 4 columns of 2 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx2x4(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx3x1 computes the last 1 columns of 3 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx3x1(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx3x2 computes the last 2 columns of 3 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx3x2(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx3x3 computes the last 3 columns of 3 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx3x3(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx3x4 computes the last 4 columns of 3 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx3x4(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx4x1 computes the last 1 columns of 4 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx4x1(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx4x2 computes the last 2 columns of 4 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx4x2(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx4x3 computes the last 3 columns of 4 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx4x3(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX512Nx4x4 computes the last 4 columns of 4 packed A
+// slivers with AVX-512.
+//
+//go:noescape
+func kernAVX512Nx4x4(k int, a, b, c *float32, ldc int, p *kparams)
+
 // kernAVX2x1x16 computes an 1x16 tile with AVX2 and FMA from packed A.
 //
 //go:noescape
@@ -454,6 +550,15 @@ var avx512Kernels = [2][2][14]asmKernel{
 // avx512OffsKernels[r] computes an (r+1) x 32 tile from packed A and B
 // rows at offsets (kparams.offs).
 var avx512OffsKernels = [14]asmKernel{kernAVX512Ox1x32, kernAVX512Ox2x32, kernAVX512Ox3x32, kernAVX512Ox4x32, kernAVX512Ox5x32, kernAVX512Ox6x32, kernAVX512Ox7x32, kernAVX512Ox8x32, kernAVX512Ox9x32, kernAVX512Ox10x32, kernAVX512Ox11x32, kernAVX512Ox12x32, kernAVX512Ox13x32, kernAVX512Ox14x32}
+
+// avx512NarrowKernels[s][w] computes the last w+1 columns of s+1 packed A
+// slivers (kparams.rows rows each).
+var avx512NarrowKernels = [4][4]asmKernel{
+	{kernAVX512Nx1x1, kernAVX512Nx1x2, kernAVX512Nx1x3, kernAVX512Nx1x4},
+	{kernAVX512Nx2x1, kernAVX512Nx2x2, kernAVX512Nx2x3, kernAVX512Nx2x4},
+	{kernAVX512Nx3x1, kernAVX512Nx3x2, kernAVX512Nx3x3, kernAVX512Nx3x4},
+	{kernAVX512Nx4x1, kernAVX512Nx4x2, kernAVX512Nx4x3, kernAVX512Nx4x4},
+}
 
 // avx2Kernels[d][r] computes an (r+1) x 16 tile from packed (d == 0) or
 // unpacked (d == 1) A.

@@ -38,6 +38,17 @@
 //	40 vmask   [16]int32 (AVX2: -1 for a stored column, 0 otherwise)
 //	104 lda    int (row stride of an unpacked A, in elements)
 //	112 offs   *int32 (offset kernels: row offsets of B, in elements)
+//	120 rows   int (narrow kernels: rows of each sliver)
+//
+// The narrow kernels (AVX-512, names kernAVX512Nx{s}x{w}) compute the
+// last w <= 4 columns of s <= 4 consecutive packed A slivers of rows rows
+// each (the slivers' rows*k values apart), with B packed w values per k
+// step: one accumulator per sliver and column, vectors along the rows,
+// so that a tail of a few columns costs a few FMAs per k step instead of
+// a 16-column tile. Each element is still the sum of its products in k
+// order, with the same epilogue, so the bits equal those of the tiles.
+// C is read (beta) and written through gathers and scatters down the
+// columns.
 package main
 
 import (
@@ -71,6 +82,13 @@ const (
 	offVMask   = 40
 	offLda     = 104
 	offOffs    = 112
+	offRows    = 120
+)
+
+// Limits of the narrow kernels: slivers and columns a call.
+const (
+	narrowS = 4
+	narrowW = 4
 )
 
 // Parameters of the AVX-512 and AVX2 families.
@@ -381,6 +399,129 @@ func (g *gen) avx512Offs(mr int) {
 	g.epilogue512(mr, nv)
 }
 
+func kernName512Narrow(s, w int) string {
+	return fmt.Sprintf("kernAVX512Nx%dx%d", s, w)
+}
+
+// avx512Narrow emits the narrow kernel for ns slivers and nw columns (see
+// the package comment): accumulators Z0.. (sliver s, column j in
+// Z[s*nw+j]), A vectors in Z16..Z19, B broadcasts in Z20..Z23; K1 holds
+// the rows' mask, Z24 the row offsets of C (r*ldc elements). AX walks
+// the first sliver (R12 bytes a k step), R13 is the bytes between
+// slivers and R11 three times that.
+func (g *gen) avx512Narrow(ns, nw int) {
+	g.header(kernName512Narrow(ns, nw))
+	acc := func(s, j int) string { return fmt.Sprintf("Z%d", s*nw+j) }
+	for s := 0; s < ns; s++ {
+		for j := 0; j < nw; j++ {
+			g.p("VPXORD %[1]s, %[1]s, %[1]s", acc(s, j))
+		}
+	}
+	g.p("MOVQ %d(DX), R12", offRows)
+	g.p("MOVL $1, R9")
+	g.p("SHLXL R12, R9, R9")
+	g.p("DECL R9")
+	g.p("KMOVW R9, K1")
+	g.p("SHLQ $2, R12")
+	g.p("MOVQ R12, R13")
+	g.p("IMULQ CX, R13")
+	g.p("LEAQ (R13)(R13*2), R11")
+	sliver := []string{"(AX)", "(AX)(R13*1)", "(AX)(R13*2)", "(AX)(R11*1)"}
+	g.p("TESTQ CX, CX")
+	g.p("JZ epilogue")
+	g.label("loop")
+	for s := 0; s < ns; s++ {
+		g.p("VMOVUPS.Z %s, K1, Z%d", sliver[s], 16+s)
+	}
+	for j := 0; j < nw; j++ {
+		g.p("VBROADCASTSS %d(BX), Z%d", 4*j, 20+j)
+	}
+	for s := 0; s < ns; s++ {
+		for j := 0; j < nw; j++ {
+			g.p("VFMADD231PS Z%d, Z%d, %s", 20+j, 16+s, acc(s, j))
+		}
+	}
+	g.p("ADDQ R12, AX")
+	g.p("ADDQ $%d, BX", 4*nw)
+	g.p("DECQ CX")
+	g.p("JNZ loop")
+	g.label("epilogue")
+	// Z24: lane r holds r*ldc, the element offset of row r in C.
+	g.p("MOVQ ldc+32(FP), R8")
+	g.p("VPBROADCASTD R8, Z25")
+	g.p("VMOVDQU32 iota<>(SB), Z24")
+	g.p("VPMULLD Z25, Z24, Z24")
+	g.p("MOVL %d(DX), R9", offFlags)
+	g.p("VBROADCASTSS %d(DX), Z30", offAlpha)
+	for s := 0; s < ns; s++ {
+		for j := 0; j < nw; j++ {
+			g.p("VMULPS Z30, %[1]s, %[1]s", acc(s, j))
+		}
+	}
+	// R10: bytes from one sliver's first row of C to the next's.
+	g.p("MOVQ SI, R10")
+	g.p("IMULQ $%d, R10", mr512)
+	g.p("TESTL $%d, R9", flagLoadC)
+	g.p("JZ nobeta")
+	g.p("VBROADCASTSS %d(DX), Z31", offBeta)
+	g.p("MOVQ DI, R8")
+	for s := 0; s < ns; s++ {
+		for j := 0; j < nw; j++ {
+			g.p("KMOVW K1, K2")
+			g.p("VPXORD Z28, Z28, Z28")
+			g.p("VGATHERDPS %d(R8)(Z24*4), K2, Z28", 4*j)
+			g.p("VFMADD231PS Z31, Z28, %s", acc(s, j))
+		}
+		if s < ns-1 {
+			g.p("ADDQ R10, R8")
+		}
+	}
+	g.label("nobeta")
+	g.p("TESTL $%d, R9", flagRowBias)
+	g.p("JZ norowbias")
+	g.p("MOVQ %d(DX), R8", offRowBias)
+	for s := 0; s < ns; s++ {
+		g.p("VMOVUPS.Z %d(R8), K1, Z28", 4*mr512*s)
+		for j := 0; j < nw; j++ {
+			g.p("VADDPS Z28, %[1]s, %[1]s", acc(s, j))
+		}
+	}
+	g.label("norowbias")
+	g.p("TESTL $%d, R9", flagColBias)
+	g.p("JZ nocolbias")
+	g.p("MOVQ %d(DX), R8", offColBias)
+	for j := 0; j < nw; j++ {
+		g.p("VBROADCASTSS %d(R8), Z28", 4*j)
+		for s := 0; s < ns; s++ {
+			g.p("VADDPS Z28, %[1]s, %[1]s", acc(s, j))
+		}
+	}
+	g.label("nocolbias")
+	g.p("TESTL $%d, R9", flagClamp)
+	g.p("JZ noclamp")
+	g.p("VBROADCASTSS %d(DX), Z28", offLo)
+	g.p("VBROADCASTSS %d(DX), Z29", offHi)
+	for s := 0; s < ns; s++ {
+		for j := 0; j < nw; j++ {
+			g.p("VMAXPS %[1]s, Z28, %[1]s", acc(s, j))
+			g.p("VMINPS %[1]s, Z29, %[1]s", acc(s, j))
+		}
+	}
+	g.label("noclamp")
+	g.p("MOVQ DI, R8")
+	for s := 0; s < ns; s++ {
+		for j := 0; j < nw; j++ {
+			g.p("KMOVW K1, K2")
+			g.p("VSCATTERDPS %s, K2, %d(R8)(Z24*4)", acc(s, j), 4*j)
+		}
+		if s < ns-1 {
+			g.p("ADDQ R10, R8")
+		}
+	}
+	g.p("VZEROUPPER")
+	g.p("RET")
+}
+
 // avx2 emits the kernel for an mr x 16 tile held in ymm registers:
 // accumulators Y0..Y11 (row r, vector v in Y[2r+v]), B vectors in Y12/Y13,
 // broadcasts in Y14/Y15.
@@ -523,6 +664,14 @@ func goDecls() []byte {
 		namesOffs = append(namesOffs, name)
 		fmt.Fprintf(&b, "\n// %s computes an %dx32 tile with AVX-512 from packed A and\n// B rows at offsets.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, mr, name)
 	}
+	var namesNarrow [narrowS][narrowW]string
+	for ns := 1; ns <= narrowS; ns++ {
+		for nw := 1; nw <= narrowW; nw++ {
+			name := kernName512Narrow(ns, nw)
+			namesNarrow[ns-1][nw-1] = name
+			fmt.Fprintf(&b, "\n// %s computes the last %d columns of %d packed A\n// slivers with AVX-512.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, nw, ns, name)
+		}
+	}
 	var names256 [2][]string
 	for d, direct := range []bool{false, true} {
 		what := "packed"
@@ -560,6 +709,18 @@ func goDecls() []byte {
 			b.WriteString(", ")
 		}
 		b.WriteString(n)
+	}
+	b.WriteString("}\n")
+	fmt.Fprintf(&b, "\n// avx512NarrowKernels[s][w] computes the last w+1 columns of s+1 packed A\n// slivers (kparams.rows rows each).\nvar avx512NarrowKernels = [%d][%d]asmKernel{\n", narrowS, narrowW)
+	for _, row := range namesNarrow {
+		b.WriteString("\t{")
+		for i, n := range row {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(n)
+		}
+		b.WriteString("},\n")
 	}
 	b.WriteString("}\n")
 	fmt.Fprintf(&b, "\n// avx2Kernels[d][r] computes an (r+1) x 16 tile from packed (d == 0) or\n// unpacked (d == 1) A.\nvar avx2Kernels = [2][%d]asmKernel{\n", mr256)
@@ -696,6 +857,11 @@ func main() {
 	}
 	for mr := 1; mr <= mr512; mr++ {
 		g.avx512Offs(mr)
+	}
+	for ns := 1; ns <= narrowS; ns++ {
+		for nw := 1; nw <= narrowW; nw++ {
+			g.avx512Narrow(ns, nw)
+		}
 	}
 	for _, direct := range []bool{false, true} {
 		for mr := 1; mr <= mr256; mr++ {
