@@ -249,8 +249,11 @@ type winoRun struct {
 }
 
 // input transforms input channels [c0, c1) of units [u0, u1) into vb
-// (16 positions of c x nt, nt the chunk's tiles), with rows (4*ld floats,
-// zero past 2*tw+2 in each row) for the padded input rows.
+// (16 positions of c x nt, nt the chunk's tiles). rows holds
+// winoRowsLen(u1-u0) floats, zero when first used and kept zero past the
+// input's columns: for each channel and each image the units span, the
+// padded input rows they read are copied into it once (a unit reads four
+// rows and shares two with the next), then transformed unit by unit.
 func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
 	g := &r.s.g
 	c := r.s.c
@@ -258,23 +261,30 @@ func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
 	tw, ld := r.tw, r.ld
 	nt := (u1 - u0) * tw
 	for ci := c0; ci < c1; ci++ {
-		for u := u0; u < u1; u++ {
-			img, ty := u/r.th, u%r.th
+		for ua := u0; ua < u1; {
+			img, ta := ua/r.th, ua%r.th
+			ub := min(u1, (img+1)*r.th) // units of this image
 			src := r.x[(img*c+ci)*r.inSz:][:r.inSz]
-			for k := range 4 {
-				row := rows[k*ld : k*ld+2*tw+2]
-				iy := 2*ty - pt + k
-				if iy < 0 || iy >= ih {
+			for k := range 2*(ub-ua) + 2 {
+				row := rows[k*ld+pl : k*ld+pl+iw]
+				if iy := 2*ta - pt + k; iy >= 0 && iy < ih {
+					copy(row, src[iy*iw:(iy+1)*iw])
+				} else {
 					clear(row)
-					continue
 				}
-				clear(row[:pl])
-				copy(row[pl:pl+iw], src[iy*iw:(iy+1)*iw])
-				clear(row[pl+iw:])
 			}
-			winoInput(vb[ci*nt+(u-u0)*tw:], rows, ld, tw, c*nt)
+			for u := ua; u < ub; u++ {
+				winoInput(vb[ci*nt+(u-u0)*tw:], rows[2*(u-ua)*ld:], ld, tw, c*nt)
+			}
+			ua = ub
 		}
 	}
+}
+
+// winoRowsLen is the length of the row buffer of input for chunks of up
+// to units units.
+func (r *winoRun) winoRowsLen(units int) int {
+	return (2*units + 2) * r.ld
 }
 
 // products computes output channels [m0, m1) of M (16 positions of
@@ -361,7 +371,7 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 	take := counter()
 	crewFor(ctx, min(threads, chunks), 1, func(_, _ int) {
 		most := (units + chunks - 1) / chunks * r.tw
-		vBuf, mBuf, rBuf := getScratch(16*s.c*most), getScratch(16*s.m*most+16), getScratch(4*r.ld)
+		vBuf, mBuf, rBuf := getScratch(16*s.c*most), getScratch(16*s.m*most+16), getScratch(r.winoRowsLen(most/r.tw))
 		defer putScratch(vBuf)
 		defer putScratch(mBuf)
 		defer putScratch(rBuf)
@@ -391,7 +401,7 @@ func convWinoRows(ctx *Ctx, r *winoRun, units, threads int) {
 		u1 := min(u0+rpc, units)
 		nt := (u1 - u0) * r.tw
 		crewFor(ctx, s.c, 8, func(c0, c1 int) {
-			rBuf := getScratch(4 * r.ld)
+			rBuf := getScratch(r.winoRowsLen(u1 - u0))
 			defer putScratch(rBuf)
 			clear(*rBuf)
 			r.input(vb, *rBuf, u0, u1, c0, c1)
