@@ -508,14 +508,27 @@ func (o globalPoolOp) Forward(ctx *Ctx, in []*tensor.Tensor) ([]*tensor.Tensor, 
 				_, y.F[pl] = globalArgMax(xp)
 				continue
 			}
-			var acc float64
-			for _, v := range xp {
-				acc += float64(v)
-			}
-			y.F[pl] = float32(acc / float64(inner))
+			y.F[pl] = float32(sum64(xp) / float64(inner))
 		}
 	})
 	return []*tensor.Tensor{y}, nil
+}
+
+// sum64Go returns the sum of x in float64, in four interleaved partial
+// sums (see sum64).
+func sum64Go(x []float32) float64 {
+	var a0, a1, a2, a3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		a0 += float64(x[i])
+		a1 += float64(x[i+1])
+		a2 += float64(x[i+2])
+		a3 += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		a0 += float64(x[i])
+	}
+	return (a0 + a1) + (a2 + a3)
 }
 
 // globalArgMax returns the index and value of the first maximum of xp.

@@ -58,3 +58,21 @@ func evens(dst, src []float32) {
 	}
 	evensGo(dst, src)
 }
+
+// sum64AVX512 returns the sum of x[0, n) in float64.
+//
+//go:noescape
+func sum64AVX512(x *float32, n int) float64
+
+// sum64 returns the sum of x in float64: eight lanes of partial sums in
+// each of two vectors, then the lanes added pairwise (one chain of
+// dependent additions took 46 us for MobileNetV2's 1280 planes of 49 on
+// one thread, four chains 35 us). Float64 holds the sum of a plane of
+// float32 values exactly unless their magnitudes span more than about
+// 29 binary orders, so the order rarely changes the float32 result.
+func sum64(x []float32) float64 {
+	if !useDwAVX512 || len(x) == 0 {
+		return sum64Go(x)
+	}
+	return sum64AVX512(&x[0], len(x))
+}

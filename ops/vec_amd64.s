@@ -142,3 +142,50 @@ axpyloop:
 axpydone:
 	VZEROUPPER
 	RET
+
+// func sum64AVX512(x *float32, n int) float64
+//
+// The sum of x[0, n) in float64: two vectors of eight partial sums over
+// 16 elements a step, a masked last step, then the lanes added pairwise.
+TEXT ·sum64AVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+
+sum64loop:
+	CMPQ CX, $16
+	JLT sum64tail
+	VCVTPS2PD (SI), Z2
+	VCVTPS2PD 32(SI), Z3
+	VADDPD Z2, Z0, Z0
+	VADDPD Z3, Z1, Z1
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP sum64loop
+
+sum64tail:
+	TESTQ CX, CX
+	JEQ sum64reduce
+	MOVL $1, AX
+	SHLXL CX, AX, AX
+	DECL AX
+	KMOVW AX, K1
+	SHRL $8, AX
+	KMOVW AX, K2
+	VCVTPS2PD.Z (SI), K1, Z2
+	VCVTPS2PD.Z 32(SI), K2, Z3
+	VADDPD Z2, Z0, Z0
+	VADDPD Z3, Z1, Z1
+
+sum64reduce:
+	VADDPD Z1, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	VZEROUPPER
+	MOVSD X0, ret+16(FP)
+	RET

@@ -14,3 +14,6 @@ func evens(dst, src []float32) { evensGo(dst, src) }
 // axpy sets y[i] += a*x[i] for every i of y (x has at least len(y)
 // elements), rounding the product before the sum.
 func axpy(y, x []float32, a float32) { axpyGo(y, x, a) }
+
+// sum64 returns the sum of x in float64.
+func sum64(x []float32) float64 { return sum64Go(x) }
