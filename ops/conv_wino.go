@@ -304,9 +304,14 @@ func (r *winoRun) winoRowsLen(units int) int {
 // products computes output channels [m0, m1) of M (16 positions of
 // m x nt in mb) for the nt tiles of V in vb, on one thread.
 func (r *winoRun) products(vb, mb []float32, nt, m0, m1 int) {
+	r.productsAt(vb, mb, nt, m0, m1, 0, 16)
+}
+
+// productsAt is products for the positions [x0, x1) of the 16.
+func (r *winoRun) productsAt(vb, mb []float32, nt, m0, m1, x0, x1 int) {
 	c, m := r.s.c, r.s.m
 	opt := gemm.Options{Threads: 1}
-	for xi := range 16 {
+	for xi := x0; xi < x1; xi++ {
 		u := r.wt.u[xi]
 		if m0 > 0 || m1 < m {
 			u = u.Rows(m0, m1)
@@ -349,8 +354,8 @@ func (r *winoRun) output(mb []float32, u0, u1, m0, m1 int) {
 // winoRowBelow is the share of tiles a thread below which the Winograd
 // path runs in row mode (see convWinoForward). ResNet50's 28x28 layers
 // (196 tiles, two threads) ran in row mode while the bound was winoCols
-// (128): 128 output channels cut into slivers of 14 went 70 + 58 a
-// thread. In column mode (two chunks of 98 tiles, each thread reading
+// (128), which then split the products by output rows: 128 output
+// channels cut into slivers of 14 went 70 + 58 a thread. In column mode (two chunks of 98 tiles, each thread reading
 // all of the 1 MB of transformed weights) ResNet50's forward went
 // 35.3-36.3 -> 34.8-35.3 ms (medians of 60 runs, four alternating
 // rounds), VGG16's 92.7-94.4 -> 91.6-92.0 ms (20 runs, three rounds).
@@ -359,11 +364,16 @@ var winoRowBelow = 64
 // convWinoForward is the forward pass of FusedConv on the Winograd path
 // (see winoOK) with transformed weights wt. With winoRowBelow tiles or
 // more for every thread, the threads take whole chunks of about winoCols
-// tiles in turn (column mode); otherwise (small images: 14x14 has 49 tiles) the
-// chunks are done one after the other, each thread transforming a share
-// of the input channels, then multiplying and transforming back a share
-// of the output channels (row mode), so that each thread reads only its
-// share of the weights, which are megabytes in the deep layers.
+// tiles in turn (column mode); otherwise (small images: 14x14 has 49
+// tiles) the chunks are done one after the other in three shared steps
+// (row mode): each thread transforms a share of the input channels, then
+// computes a share of the 16 products, reading only their transformed
+// weights (megabytes in the deep layers), then transforms back a share
+// of the output channels. Splitting the products by output rows instead,
+// each thread packing all 16 of V and doing 126 or 130 of 256 rows,
+// took 621 us for ResNet50's 256ch 14x14 on two threads, 543 us so
+// (ResNet50's forward 33.4-33.7 -> 33.0-33.3 ms, medians of 60 runs in
+// three alternating rounds).
 func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, wt *winoWeights) {
 	g := &s.g
 	oh, ow := g.out[1], g.out[2]
@@ -410,7 +420,6 @@ func convWinoRows(ctx *Ctx, r *winoRun, units, threads int) {
 	defer putScratch(vBuf)
 	defer putScratch(mBuf)
 	vb, mb := *vBuf, *mBuf
-	parts, bounds := alignedParts(s.m, threads, r.wt.u[0].RowAlign())
 	for u0 := 0; u0 < units; u0 += rpc {
 		u1 := min(u0+rpc, units)
 		nt := (u1 - u0) * r.tw
@@ -420,12 +429,11 @@ func convWinoRows(ctx *Ctx, r *winoRun, units, threads int) {
 			clear(*rBuf)
 			r.input(vb, *rBuf, u0, u1, c0, c1)
 		})
+		parts := min(threads, 16)
 		crew.do(parts, threads-1, func(i int) {
-			m0, m1 := bounds(i)
-			if m0 >= m1 {
-				return
-			}
-			r.products(vb, mb, nt, m0, m1)
+			r.productsAt(vb, mb, nt, 0, s.m, i*16/parts, (i+1)*16/parts)
+		})
+		crewFor(ctx, s.m, 8, func(m0, m1 int) {
 			r.output(mb, u0, u1, m0, m1)
 		})
 	}
