@@ -510,6 +510,15 @@ func (ep *convEpilogue) product(ctx *Ctx, w []float32, g, mg, kr, n int, b []flo
 		return
 	}
 	switch {
+	case ep.packed != nil && mg <= narrowColsRows && n >= 128 && (n+31)/32 < 4*threads:
+		// Few rows and few columns: equal column shares (gemm's narrow
+		// kernels take the odd last columns), each thread packing only
+		// its share of B; the weights are small enough for both.
+		per := (n + threads - 1) / threads
+		parts := (n + per - 1) / per
+		crew.do(parts, threads-1, func(i int) {
+			block(0, mg, i*per, min((i+1)*per, n))
+		})
 	case ep.packed != nil && (n+31)/32 < 4*threads:
 		// Rows, in whole packed slivers: with few columns the weights
 		// are most of what the product reads (megabytes in the deep
@@ -536,6 +545,16 @@ func (ep *convEpilogue) product(ctx *Ctx, w []float32, g, mg, kr, n int, b []flo
 		})
 	}
 }
+
+// narrowColsRows is the most rows of a narrow product (under four 32-column
+// tiles a thread) that is split over the threads by columns rather than by
+// rows: with few rows, a cut in whole slivers of 14 is uneven (64 rows went
+// 28 + 36) and every thread packed all of B. MobileNetV2's 1x1
+// convolutions of 64 and 96 outputs on 14x14 (196 columns, 98 a thread):
+// forward 3.90-4.02 -> 3.82-3.87 ms, two threads, medians of 60 runs in
+// four alternating rounds (one outlier round at 4.19 left out); splitting
+// its 384- and 576-row ones so too was slower (3.94-4.06 ms).
+const narrowColsRows = 128
 
 // sameStart reports whether a and b start at the same element.
 func sameStart(a, b []float32) bool {

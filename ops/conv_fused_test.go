@@ -61,6 +61,11 @@ func TestFusedConv(t *testing.T) {
 		{name: "split 1x1 narrow residual relu", x: []int{1, 1024, 7, 9}, w: []int{40, 1024, 1, 1}, bias: true, residual: true, clamp: true, lo: 0, hi: float32(math.Inf(1))},
 		{name: "split 3x3 7x7 batchnorm residual", x: []int{1, 64, 7, 7}, w: []int{45, 64, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true},
 		{name: "split 1x1 stride 2 to 7x7", x: []int{1, 1024, 13, 14}, w: []int{73, 1024, 1, 1}, strides: []int{2, 2}, bias: true, clamp: true, lo: 0, hi: 6},
+		// Few rows and 128 to 255 columns: split by columns into equal
+		// shares (98 + 98, 85 + 84), whose last columns take the narrow
+		// kernels.
+		{name: "split 1x1 columns 14x14 residual relu6", x: []int{1, 384, 14, 14}, w: []int{64, 384, 1, 1}, bias: true, residual: true, clamp: true, lo: 0, hi: 6},
+		{name: "split 1x1 columns 13x13", x: []int{1, 300, 13, 13}, w: []int{100, 300, 1, 1}, bn: true},
 		{name: "depthwise 3x3 s2 7x7 relu6", x: []int{1, 5, 14, 14}, w: []int{5, 1, 3, 3}, group: 5, strides: []int{2, 2}, pads: []int{0, 0, 1, 1}, bias: true, clamp: true, lo: 0, hi: 6},
 	}
 	for _, c := range cases {
