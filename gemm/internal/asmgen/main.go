@@ -335,19 +335,13 @@ func (g *gen) epilogue512(mr, nv int) {
 		}
 	}
 	g.label("nocolbias")
-	g.p("TESTL $%d, R9", flagClamp)
-	g.p("JZ noclamp")
-	g.p("VBROADCASTSS %d(DX), Z28", offLo)
-	g.p("VBROADCASTSS %d(DX), Z29", offHi)
+	var accs []string
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
-			// Intel operand order vmaxps acc, lo, acc: a NaN in acc
-			// (the second source) is passed through.
-			g.p("VMAXPS %[1]s, Z28, %[1]s", acc(r, v))
-			g.p("VMINPS %[1]s, Z29, %[1]s", acc(r, v))
+			accs = append(accs, acc(r, v))
 		}
 	}
-	g.label("noclamp")
+	g.clamp512(accs)
 	g.p("MOVQ DI, R8")
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
@@ -359,6 +353,22 @@ func (g *gen) epilogue512(mr, nv int) {
 	}
 	g.p("VZEROUPPER")
 	g.p("RET")
+}
+
+// clamp512 emits the clamp of an AVX-512 epilogue (when flagClamp is set
+// in R9) on the accumulators accs, ending at label noclamp.
+func (g *gen) clamp512(accs []string) {
+	g.p("TESTL $%d, R9", flagClamp)
+	g.p("JZ noclamp")
+	g.p("VBROADCASTSS %d(DX), Z28", offLo)
+	g.p("VBROADCASTSS %d(DX), Z29", offHi)
+	for _, a := range accs {
+		// Intel operand order vmaxps acc, lo, acc: a NaN in acc (the
+		// second source) is passed through.
+		g.p("VMAXPS %[1]s, Z28, %[1]s", a)
+		g.p("VMINPS %[1]s, Z29, %[1]s", a)
+	}
+	g.label("noclamp")
 }
 
 // avx512Offs emits the offset kernel for an mr x 32 tile: the avx512
@@ -497,17 +507,13 @@ func (g *gen) avx512Narrow(ns, nw int) {
 		}
 	}
 	g.label("nocolbias")
-	g.p("TESTL $%d, R9", flagClamp)
-	g.p("JZ noclamp")
-	g.p("VBROADCASTSS %d(DX), Z28", offLo)
-	g.p("VBROADCASTSS %d(DX), Z29", offHi)
+	var accs []string
 	for s := 0; s < ns; s++ {
 		for j := 0; j < nw; j++ {
-			g.p("VMAXPS %[1]s, Z28, %[1]s", acc(s, j))
-			g.p("VMINPS %[1]s, Z29, %[1]s", acc(s, j))
+			accs = append(accs, acc(s, j))
 		}
 	}
-	g.label("noclamp")
+	g.clamp512(accs)
 	g.p("MOVQ DI, R8")
 	for s := 0; s < ns; s++ {
 		for j := 0; j < nw; j++ {
