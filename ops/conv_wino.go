@@ -301,22 +301,13 @@ func (r *winoRun) winoRowsLen(units int) int {
 	return (2*units + 2) * r.ld
 }
 
-// products computes output channels [m0, m1) of M (16 positions of
-// m x nt in mb) for the nt tiles of V in vb, on one thread.
-func (r *winoRun) products(vb, mb []float32, nt, m0, m1 int) {
-	r.productsAt(vb, mb, nt, m0, m1, 0, 16)
-}
-
-// productsAt is products for the positions [x0, x1) of the 16.
-func (r *winoRun) productsAt(vb, mb []float32, nt, m0, m1, x0, x1 int) {
+// products computes M (16 positions of m x nt in mb) at the positions
+// [x0, x1) of the 16 for the nt tiles of V in vb, on one thread.
+func (r *winoRun) products(vb, mb []float32, nt, x0, x1 int) {
 	c, m := r.s.c, r.s.m
 	opt := gemm.Options{Threads: 1}
 	for xi := x0; xi < x1; xi++ {
-		u := r.wt.u[xi]
-		if m0 > 0 || m1 < m {
-			u = u.Rows(m0, m1)
-		}
-		gemm.SgemmPackedA(u, false, nt, 1, vb[xi*c*nt:], nt, 0, mb[xi*m*nt+m0*nt:], nt, &opt)
+		gemm.SgemmPackedA(r.wt.u[xi], false, nt, 1, vb[xi*c*nt:], nt, 0, mb[xi*m*nt:], nt, &opt)
 	}
 }
 
@@ -405,7 +396,7 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 			u0, u1 := winoChunk(ch, chunks, units)
 			nt := (u1 - u0) * r.tw
 			r.input(vb, rows, u0, u1, 0, s.c)
-			r.products(vb, mb, nt, 0, s.m)
+			r.products(vb, mb, nt, 0, 16)
 			r.output(mb, u0, u1, 0, s.m)
 		}
 	})
@@ -431,7 +422,7 @@ func convWinoRows(ctx *Ctx, r *winoRun, units, threads int) {
 		})
 		parts := min(threads, 16)
 		crew.do(parts, threads-1, func(i int) {
-			r.productsAt(vb, mb, nt, 0, s.m, i*16/parts, (i+1)*16/parts)
+			r.products(vb, mb, nt, i*16/parts, (i+1)*16/parts)
 		})
 		crewFor(ctx, s.m, 8, func(m0, m1 int) {
 			r.output(mb, u0, u1, m0, m1)
