@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/gradcam/gradcam/gemm"
@@ -628,12 +629,12 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 		buf := getScratch(kr * nb)
 		defer putScratch(buf)
 		col := *buf
-		var segs []colSeg
+		var sc unfoldScratch
 		for t := take(); t < tasks; t = take() {
 			n, g := t/chunks/s.group, t/chunks%s.group
 			j0, j1 := convChunkRange(t%chunks, chunks, p)
 			xg := x[(n*s.c+g*cg)*inSz:][:cg*inSz]
-			convUnfoldCols(&s.g, xg, cg, j0, j1, col, j1-j0, 0, &segs)
+			convUnfoldCols(&s.g, xg, cg, j0, j1, col, j1-j0, 0, &sc)
 			product(convSerial, n, g, j0, j1, col, j1-j0)
 		}
 	})
@@ -695,7 +696,7 @@ func convForwardAcross(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilog
 		defer putScratch(colBuf)
 		defer putScratch(cBuf)
 		col, cb := *colBuf, *cBuf
-		var segs []colSeg
+		var sc unfoldScratch
 		for t := take(); t < tasks; t = take() {
 			g, ch := t/chunks, t%chunks
 			j0 := ch * nb
@@ -704,7 +705,7 @@ func convForwardAcross(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilog
 			var beta float32
 			pieces(j0, j1, func(n, p0, p1, off int) {
 				xg := x[(n*s.c+g*cg)*inSz:][:cg*inSz]
-				convUnfoldCols(&s.g, xg, cg, p0, p1, col, wd, off, &segs)
+				convUnfoldCols(&s.g, xg, cg, p0, p1, col, wd, off, &sc)
 				if ep.residual != nil {
 					for m := range mg {
 						src := ep.residual[(n*s.m+g*mg+m)*p:]
@@ -758,6 +759,13 @@ func convChunkRange(ch, chunks, p int) (j0, j1 int) {
 	return ch * tiles / chunks * convTile, min((ch+1)*tiles/chunks*convTile, p)
 }
 
+// unfoldScratch is the scratch of convUnfoldCols, kept by its caller
+// across chunks.
+type unfoldScratch struct {
+	segs   []colSeg
+	phases []float32
+}
+
 // colSeg is a run of output columns of one chunk within one output row:
 // columns [x0, x1) of row oy of depth slice od, stored from index i of
 // the chunk's rows.
@@ -782,14 +790,18 @@ func convSegments(g *winGeom, j0, j1 int, segs []colSeg) []colSeg {
 
 // convUnfoldCols unfolds output columns [j0, j1) of the cg channels of x
 // into columns [off, off+j1-j0) of col, a (cg*kSize)-row row-major matrix
-// with row stride ld: the columns [j0, j1) of what convIm2col makes. segs
-// is scratch.
-func convUnfoldCols(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld, off int, segs *[]colSeg) {
+// with row stride ld: the columns [j0, j1) of what convIm2col makes.
+func convUnfoldCols(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld, off int, sc *unfoldScratch) {
 	inSz, w := g.inSize(), j1-j0
 	if convLinear(g) {
 		convUnfoldLinear(g, x, cg, j0, j1, col, ld, off)
 		return
 	}
+	if convPhased(g) {
+		convUnfoldPhased(g, x, cg, j0, j1, col, ld, off, &sc.phases)
+		return
+	}
+	segs := &sc.segs
 	*segs = convSegments(g, j0, j1, *segs)
 	r := 0
 	for c := range cg {
@@ -817,47 +829,124 @@ func convLinear(g *winGeom) bool {
 // the positions that fall in the padding are zeroed (whole rows above and
 // below the input, the first or last columns of each row at the sides).
 func convUnfoldLinear(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld, off int) {
-	ih, iw, ow := g.in[1], g.in[2], g.out[2]
+	ih, iw := g.in[1], g.in[2]
 	inSz, w := g.inSize(), j1-j0
 	r := 0
 	for c := range cg {
 		xc := x[c*inSz : (c+1)*inSz]
 		for kh := range g.k[1] {
-			offH := kh*g.d[1] - g.pb[1]
-			hlo, hhi := winRange(g.out[1], 1, offH, ih)
 			for kw := range g.k[2] {
-				offW := kw*g.d[2] - g.pb[2]
-				wlo, whi := winRange(ow, 1, offW, iw)
-				row := col[r*ld+off : r*ld+off+w]
+				unfoldShifted(col[r*ld+off:r*ld+off+w], xc, ih, iw, g.out[1], kh*g.d[1]-g.pb[1], kw*g.d[2]-g.pb[2], j0)
 				r++
-				// Rows of the chunk inside the input: [a, b) in columns.
-				a, b := max(j0, hlo*ow), min(j1, hhi*ow)
-				if a >= b || wlo >= whi {
-					clear(row)
+			}
+		}
+	}
+}
+
+// unfoldShifted fills row with columns [j0, j0+len(row)) of one tap of a
+// stride-1 window over the plane xc of ih rows of iw: output (oy, ox) of
+// oh rows of iw, numbered oy*iw + ox, reads xc at (oy+offH, ox+offW), or
+// zero outside the plane. Output j reads element j + offH*iw + offW, so
+// that the tap is one copy, after which the positions that fall outside
+// are zeroed (whole rows above and below, the first or last columns of
+// each row at the sides).
+func unfoldShifted(row, xc []float32, ih, iw, oh, offH, offW, j0 int) {
+	j1 := j0 + len(row)
+	inSz := ih * iw
+	hlo, hhi := winRange(oh, 1, offH, ih)
+	wlo, whi := winRange(iw, 1, offW, iw)
+	// Rows of the chunk inside the input: [a, b) in columns.
+	a, b := max(j0, hlo*iw), min(j1, hhi*iw)
+	if a >= b || wlo >= whi {
+		clear(row)
+		return
+	}
+	clear(row[:a-j0])
+	clear(row[b-j0:])
+	base := offH*iw + offW
+	// Copy [a, b) shifted by base, clipped to the plane.
+	s1 := min(b+base, inSz)
+	s0 := min(max(a+base, 0), s1)
+	s1 = max(s1, s0)
+	clear(row[a-j0 : s0-base-j0])
+	copy(row[s0-base-j0:s1-base-j0], xc[s0:s1])
+	clear(row[s1-base-j0 : b-j0])
+	if wlo == 0 && whi == iw {
+		return
+	}
+	// Zero the columns in the side padding.
+	for j := a - a%iw; j < b; j += iw {
+		for x := max(j, a); x < min(j+wlo, b); x++ {
+			row[x-j0] = 0
+		}
+		for x := max(j+whi, a); x < min(j+iw, b); x++ {
+			row[x-j0] = 0
+		}
+	}
+}
+
+// convPhased reports whether convUnfoldPhased applies to g: a 2-D window
+// of more than one tap with strides 2 and unit dilations, whose output
+// rows are at least as long as the input's phases (half its rows,
+// rounded up), as with the usual padding.
+func convPhased(g *winGeom) bool {
+	return g.out[0] == 1 && g.in[0] == 1 && g.k[0] == 1 && g.s[1] == 2 && g.s[2] == 2 &&
+		g.d[1] == 1 && g.d[2] == 1 && g.k[1]*g.k[2] > 1 && (g.in[2]+1)/2 <= g.out[2]
+}
+
+// convUnfoldPhased is convUnfoldCols for the windows of convPhased. The
+// input plane of a channel is first split into its four phases, (a, b)
+// holding the elements at even (a, b = 0) or odd rows and columns, each
+// a plane of ceil(ih/2) rows of ow columns (zero past the input). Tap
+// (kh, kw) of output (oy, ox) reads input row 2*oy + u, u = kh - pt, that
+// is row oy + u>>1 of row phase u&1, and likewise for columns: a stride-1
+// tap of one phase plane, unfolded by unfoldShifted. Only the phases some
+// tap reads, and only the rows the chunk reads, are split. phases is
+// scratch.
+func convUnfoldPhased(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld, off int, phases *[]float32) {
+	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
+	inSz, w := g.inSize(), j1-j0
+	ph := (ih + 1) / 2
+	plane := ph * ow
+	*phases = slices.Grow((*phases)[:0], 4*plane)[:4*plane]
+	// The phases the taps read, and the rows of the chunk's reads.
+	var used [4]bool
+	for kh := range g.k[1] {
+		for kw := range g.k[2] {
+			u, v := kh-g.pb[1], kw-g.pb[2]
+			used[(u&1)*2+v&1] = true
+		}
+	}
+	dy0, dy1 := (-g.pb[1])>>1, (g.k[1]-1-g.pb[1])>>1
+	r0 := max(0, j0/ow+dy0)
+	r1 := min(ph, (j1-1)/ow+dy1+1)
+	for c := range cg {
+		xc := x[c*inSz : (c+1)*inSz]
+		for q, ok := range used {
+			if !ok {
+				continue
+			}
+			a, b := q>>1, q&1
+			pq := (*phases)[q*plane : (q+1)*plane]
+			nb := (iw - b + 1) / 2 // columns of the phase inside the input
+			for r := r0; r < r1; r++ {
+				d := pq[r*ow : (r+1)*ow]
+				iy := 2*r + a
+				if iy >= ih || nb == 0 {
+					clear(d)
 					continue
 				}
-				clear(row[:a-j0])
-				clear(row[b-j0:])
-				base := offH*iw + offW
-				// Copy [a, b) shifted by base, clipped to the plane.
-				s1 := min(b+base, inSz)
-				s0 := min(max(a+base, 0), s1)
-				s1 = max(s1, s0)
-				clear(row[a-j0 : s0-base-j0])
-				copy(row[s0-base-j0:s1-base-j0], xc[s0:s1])
-				clear(row[s1-base-j0 : b-j0])
-				if wlo == 0 && whi == ow {
-					continue
-				}
-				// Zero the columns in the side padding.
-				for j := a - a%ow; j < b; j += ow {
-					for x := max(j, a); x < min(j+wlo, b); x++ {
-						row[x-j0] = 0
-					}
-					for x := max(j+whi, a); x < min(j+ow, b); x++ {
-						row[x-j0] = 0
-					}
-				}
+				evens(d[:nb], xc[iy*iw+b:(iy+1)*iw])
+				clear(d[nb:])
+			}
+		}
+		r := c * g.k[1] * g.k[2]
+		for kh := range g.k[1] {
+			for kw := range g.k[2] {
+				u, v := kh-g.pb[1], kw-g.pb[2]
+				q := (u&1)*2 + v&1
+				unfoldShifted(col[r*ld+off:r*ld+off+w], (*phases)[q*plane:(q+1)*plane], ph, ow, oh, u>>1, v>>1, j0)
+				r++
 			}
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 // TestConvPathsAgree runs convolutions of many geometries through each
 // path of convForward (whole im2col with threaded products, per-thread
-// column chunks with the linear and the segment unfolding, the product
+// column chunks with the linear, the phase and the segment unfolding, the product
 // across the images of a batch) and checks that they agree with a direct
 // float64 convolution.
 func TestConvPathsAgree(t *testing.T) {
@@ -31,6 +31,14 @@ func TestConvPathsAgree(t *testing.T) {
 		// 720 rows unfolded: three chunks on one thread, of 9, 10 and
 		// 10 tiles of 32 of the 900 columns (the last tile partial).
 		{80, 6, 30, 30, 3, 1, 1, 1, 1},
+		// Stride 2, unfolded from the input's phases (convPhased) unless
+		// the output rows are shorter than the phases (the last one).
+		{2, 3, 9, 10, 3, 2, 1, 0, 1},
+		{3, 2, 8, 9, 3, 2, 1, 2, 0},
+		{2, 3, 10, 11, 4, 2, 1, 1, 2},
+		{2, 3, 9, 9, 2, 2, 1, 0, 1},
+		{40, 5, 60, 58, 3, 2, 1, 1, 1},
+		{2, 3, 9, 9, 3, 2, 1, 0, 0},
 	}
 	saveAcross, saveMin := convAcrossBelow, convChunkMin
 	defer func() { convAcrossBelow, convChunkMin = saveAcross, saveMin }()
