@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 
 	"github.com/gradcam/gradcam/gemm"
@@ -630,6 +629,7 @@ func convForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 		defer putScratch(buf)
 		col := *buf
 		var sc unfoldScratch
+		defer sc.release()
 		for t := take(); t < tasks; t = take() {
 			n, g := t/chunks/s.group, t/chunks%s.group
 			j0, j1 := convChunkRange(t%chunks, chunks, p)
@@ -697,6 +697,7 @@ func convForwardAcross(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilog
 		defer putScratch(cBuf)
 		col, cb := *colBuf, *cBuf
 		var sc unfoldScratch
+		defer sc.release()
 		for t := take(); t < tasks; t = take() {
 			g, ch := t/chunks, t%chunks
 			j0 := ch * nb
@@ -760,10 +761,29 @@ func convChunkRange(ch, chunks, p int) (j0, j1 int) {
 }
 
 // unfoldScratch is the scratch of convUnfoldCols, kept by its caller
-// across chunks.
+// across chunks; release gives back its pooled buffer.
 type unfoldScratch struct {
 	segs   []colSeg
-	phases []float32
+	phases *[]float32 // from getScratch
+}
+
+// phaseBuf returns n floats of the phase buffer, with arbitrary contents.
+func (sc *unfoldScratch) phaseBuf(n int) []float32 {
+	if sc.phases != nil && cap(*sc.phases) < n {
+		putScratch(sc.phases)
+		sc.phases = nil
+	}
+	if sc.phases == nil {
+		sc.phases = getScratch(n)
+	}
+	return (*sc.phases)[:n]
+}
+
+func (sc *unfoldScratch) release() {
+	if sc.phases != nil {
+		putScratch(sc.phases)
+		sc.phases = nil
+	}
 }
 
 // colSeg is a run of output columns of one chunk within one output row:
@@ -798,7 +818,7 @@ func convUnfoldCols(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld, 
 		return
 	}
 	if convPhased(g) {
-		convUnfoldPhased(g, x, cg, j0, j1, col, ld, off, &sc.phases)
+		convUnfoldPhased(g, x, cg, j0, j1, col, ld, off, sc)
 		return
 	}
 	segs := &sc.segs
@@ -901,14 +921,13 @@ func convPhased(g *winGeom) bool {
 // (kh, kw) of output (oy, ox) reads input row 2*oy + u, u = kh - pt, that
 // is row oy + u>>1 of row phase u&1, and likewise for columns: a stride-1
 // tap of one phase plane, unfolded by unfoldShifted. Only the phases some
-// tap reads, and only the rows the chunk reads, are split. phases is
-// scratch.
-func convUnfoldPhased(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld, off int, phases *[]float32) {
+// tap reads, and only the rows the chunk reads, are split, into sc.
+func convUnfoldPhased(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld, off int, sc *unfoldScratch) {
 	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
 	inSz, w := g.inSize(), j1-j0
 	ph := (ih + 1) / 2
 	plane := ph * ow
-	*phases = slices.Grow((*phases)[:0], 4*plane)[:4*plane]
+	phases := sc.phaseBuf(4 * plane)
 	// The phases the taps read, and the rows of the chunk's reads.
 	var used [4]bool
 	for kh := range g.k[1] {
@@ -927,7 +946,7 @@ func convUnfoldPhased(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld
 				continue
 			}
 			a, b := q>>1, q&1
-			pq := (*phases)[q*plane : (q+1)*plane]
+			pq := phases[q*plane : (q+1)*plane]
 			nb := (iw - b + 1) / 2 // columns of the phase inside the input
 			for r := r0; r < r1; r++ {
 				d := pq[r*ow : (r+1)*ow]
@@ -945,7 +964,7 @@ func convUnfoldPhased(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld
 			for kw := range g.k[2] {
 				u, v := kh-g.pb[1], kw-g.pb[2]
 				q := (u&1)*2 + v&1
-				unfoldShifted(col[r*ld+off:r*ld+off+w], (*phases)[q*plane:(q+1)*plane], ph, ow, oh, u>>1, v>>1, j0)
+				unfoldShifted(col[r*ld+off:r*ld+off+w], phases[q*plane:(q+1)*plane], ph, ow, oh, u>>1, v>>1, j0)
 				r++
 			}
 		}
