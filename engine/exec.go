@@ -219,7 +219,15 @@ func (r *run) fused(u unit, k int, last []int, keep []bool) error {
 		bi = r.newBuffer(size)
 	}
 	y := *r.bufs[bi].data
-	if err := f.Forward(r.opctx, x, res, y); err != nil {
+	ctx := r.opctx
+	for _, ni := range c.nodes[:u.n] {
+		if r.inBW != nil && r.inBW[ni] {
+			// The backward pass reads these values (ReLU gates).
+			ctx = r.precise
+			break
+		}
+	}
+	if err := f.Forward(ctx, x, res, y); err != nil {
 		return fmt.Errorf("engine: %s: %w", m.nodes[c.nodes[0]], err)
 	}
 	r.vals[u.out] = &tensor.Tensor{DType: tensor.Float32, Shape: append([]int(nil), shape...), F: y}

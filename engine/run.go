@@ -112,6 +112,11 @@ type run struct {
 	opctx *ops.Ctx
 	vals  []*tensor.Tensor
 
+	// precise is opctx asking for precise convolutions (ops.Ctx.Precise),
+	// for the units whose values the backward pass reads (inBW).
+	precise *ops.Ctx
+	inBW    []bool
+
 	bufOf  []int32  // per tensor: index in bufs of its arena buffer, or -1
 	bufs   []buffer // arena buffers taken by this run
 	noFuse bool     // run every node by its op (tests)
@@ -121,6 +126,7 @@ type run struct {
 // newRun prepares a run of plan pl.
 func (m *Model) newRun(ctx context.Context, pl *plan) *run {
 	r := &run{m: m, p: pl, ctx: ctx, opctx: &ops.Ctx{Threads: m.Threads}, vals: make([]*tensor.Tensor, len(m.names))}
+	r.precise = &ops.Ctx{Threads: m.Threads, Precise: true}
 	r.bufOf = make([]int32, len(m.names))
 	for i := range r.bufOf {
 		r.bufOf[i] = -1
@@ -290,6 +296,7 @@ func (r *run) do(inputs map[string]*tensor.Tensor, p Pass) (*Result, error) {
 	for id := range pinned {
 		pinned[id] = keep[id] || replaced[id]
 	}
+	r.inBW = inBW
 	if err := r.exec(r.units(runStep, pinned), keep, replaced); err != nil {
 		return nil, err
 	}

@@ -110,8 +110,10 @@ type FusedConv struct {
 	once   sync.Once
 	packed []*gemm.PackedA // per group, when pack applies
 
-	winoOnce sync.Once
-	wino     *winoWeights // for the Winograd path (see winoOK), when pack applies
+	winoOnce  sync.Once
+	wino      *winoWeights // for the Winograd path (see winoOK), when pack applies
+	wino4Once sync.Once
+	wino4     *winoWeights // likewise with the larger tile (see winoTile)
 }
 
 // NewFusedConv prepares the Conv node n (of the given opset) with constant
@@ -211,9 +213,9 @@ func (f *FusedConv) Forward(ctx *Ctx, x *tensor.Tensor, residual, y []float32) e
 	}
 	ep := convEpilogue{bias: f.bias, residual: residual, clamp: f.clamp, lo: f.lo, hi: f.hi}
 	if f.pack && winoOK(s) {
-		// Winograd F(2x2, 3x3), with its own transformed weights
-		// instead of the packed ones.
-		convWinoForward(ctx, s, x.F, y, &ep, f.winoWeightsOf(ctx, s))
+		// Winograd F(2x2, 3x3) or F(4x4, 3x3), with its own
+		// transformed weights instead of the packed ones.
+		convWinoForward(ctx, s, x.F, y, &ep, f.winoWeightsOf(ctx, s, winoTile(ctx, s)))
 		return nil
 	}
 	if p := s.g.outSize(); p > packMinCols || s.n > 1 && s.n*p > packMinCols || s.mg()*s.kRows() <= packSmall || !gemm.ReadsAInPlace(p, s.kRows(), s.kRows()) {

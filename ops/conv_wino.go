@@ -43,10 +43,11 @@ import (
 	"github.com/gradcam/gradcam/gemm"
 )
 
-// winoWeights holds the transformed weights U_xi (M x C each) of the 16
-// positions, packed for gemm.SgemmPackedA.
+// winoWeights holds the transformed weights U_xi (M x C each) of the
+// (n+2)^2 positions of F(n x n, 3x3), packed for gemm.SgemmPackedA.
 type winoWeights struct {
-	u [16]*gemm.PackedA
+	n int // output tile: 2 or 4 (see conv_wino4.go)
+	u []*gemm.PackedA
 }
 
 // winoMinOut is the least output height and width, and winoMinC the
@@ -118,7 +119,7 @@ func winoGx(x0, x1, x2 float64) [4]float64 {
 func winoTransformWeights(ctx *Ctx, w []float32, m, c int) *winoWeights {
 	mc := m * c
 	u := make([]float32, 4*mc)
-	wt := &winoWeights{}
+	wt := &winoWeights{n: 2, u: make([]*gemm.PackedA, 16)}
 	for i := range 4 {
 		crewFor(ctx, mc, 1024, func(lo, hi int) {
 			for k := lo; k < hi; k++ {
@@ -217,8 +218,15 @@ func winoOutputGo(m []float32, xs int, y0, y1, r0, r1 []float32, ow int, b, lo, 
 	}
 }
 
-// winoWeightsOf returns the transformed weights of f, made once.
-func (f *FusedConv) winoWeightsOf(ctx *Ctx, s *convShape) *winoWeights {
+// winoWeightsOf returns the transformed weights of f for F(n x n, 3x3),
+// made once.
+func (f *FusedConv) winoWeightsOf(ctx *Ctx, s *convShape, n int) *winoWeights {
+	if n == 4 {
+		f.wino4Once.Do(func() {
+			f.wino4 = wino4TransformWeights(ctx, f.w, s.m, s.c)
+		})
+		return f.wino4
+	}
 	f.winoOnce.Do(func() {
 		f.wino = winoTransformWeights(ctx, f.w, s.m, s.c)
 	})
@@ -257,16 +265,17 @@ type winoRun struct {
 	x, y           []float32
 	ep             *convEpilogue
 	wt             *winoWeights
+	n, pos         int     // output tile size (2 or 4) and positions ((n+2)^2)
 	th, tw, ld     int     // tile rows and columns an image, padded row length
 	lo, hi         float32 // clamp bounds
 	inSz, outPlane int
 }
 
 // input transforms input channels [c0, c1) of units [u0, u1) into vb
-// (16 positions of c x nt, nt the chunk's tiles). rows holds
+// (the positions' c x nt matrices, nt the chunk's tiles). rows holds
 // winoRowsLen(u1-u0) floats, zero when first used and kept zero past the
 // input's columns: for each channel and each image the units span, the
-// padded input rows they read are copied into it once (a unit reads four
+// padded input rows they read are copied into it once (a unit reads n+2
 // rows and shares two with the next), then transformed unit by unit.
 func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
 	g := &r.s.g
@@ -279,16 +288,20 @@ func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
 			img, ta := ua/r.th, ua%r.th
 			ub := min(u1, (img+1)*r.th) // units of this image
 			src := r.x[(img*c+ci)*r.inSz:][:r.inSz]
-			for k := range 2*(ub-ua) + 2 {
+			for k := range r.n*(ub-ua) + 2 {
 				row := rows[k*ld+pl : k*ld+pl+iw]
-				if iy := 2*ta - pt + k; iy >= 0 && iy < ih {
+				if iy := r.n*ta - pt + k; iy >= 0 && iy < ih {
 					copy(row, src[iy*iw:(iy+1)*iw])
 				} else {
 					clear(row)
 				}
 			}
 			for u := ua; u < ub; u++ {
-				winoInput(vb[ci*nt+(u-u0)*tw:], rows[2*(u-ua)*ld:], ld, tw, c*nt)
+				if r.n == 4 {
+					wino4Input(vb[ci*nt+(u-u0)*tw:], rows[4*(u-ua)*ld:], ld, tw, c*nt)
+				} else {
+					winoInput(vb[ci*nt+(u-u0)*tw:], rows[2*(u-ua)*ld:], ld, tw, c*nt)
+				}
 			}
 			ua = ub
 		}
@@ -298,11 +311,11 @@ func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
 // winoRowsLen is the length of the row buffer of input for chunks of up
 // to units units.
 func (r *winoRun) winoRowsLen(units int) int {
-	return (2*units + 2) * r.ld
+	return (r.n*units + 2) * r.ld
 }
 
-// products computes M (16 positions of m x nt in mb) at the positions
-// [x0, x1) of the 16 for the nt tiles of V in vb, on one thread.
+// products computes M (the positions' m x nt matrices in mb) at the
+// positions [x0, x1) for the nt tiles of V in vb, on one thread.
 func (r *winoRun) products(vb, mb []float32, nt, x0, x1 int) {
 	c, m := r.s.c, r.s.m
 	opt := gemm.Options{Threads: 1}
@@ -325,7 +338,21 @@ func (r *winoRun) output(mb []float32, u0, u1, m0, m1 int) {
 		for u := u0; u < u1; u++ {
 			img, ty := u/r.th, u%r.th
 			yp := r.y[(img*m+mo)*p:][:p]
-			a := winoOutSlices{m: mb[mo*nt+(u-u0)*r.tw:], xs: m * nt, ow: ow, b: b, lo: r.lo, hi: r.hi}
+			mu := mb[mo*nt+(u-u0)*r.tw:]
+			if r.n == 4 {
+				a := wino4OutSlices{m: mu, xs: m * nt, ow: ow, b: b, lo: r.lo, hi: r.hi}
+				for k := range 4 {
+					if oy := 4*ty + k; oy < oh {
+						a.y[k] = yp[oy*ow:][:ow]
+						if ep.residual != nil {
+							a.r[k] = ep.residual[(img*m+mo)*p+oy*ow:][:ow]
+						}
+					}
+				}
+				wino4Output(&a)
+				continue
+			}
+			a := winoOutSlices{m: mu, xs: m * nt, ow: ow, b: b, lo: r.lo, hi: r.hi}
 			a.y0 = yp[2*ty*ow:][:ow]
 			if 2*ty+1 < oh {
 				a.y1 = yp[(2*ty+1)*ow:][:ow]
@@ -368,11 +395,17 @@ var winoRowBelow = 64
 func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, wt *winoWeights) {
 	g := &s.g
 	oh, ow := g.out[1], g.out[2]
-	r := &winoRun{s: s, x: x, y: y, ep: ep, wt: wt, th: (oh + 1) / 2, tw: (ow + 1) / 2,
+	n := wt.n
+	r := &winoRun{s: s, x: x, y: y, ep: ep, wt: wt, n: n, pos: (n + 2) * (n + 2),
+		th: (oh + n - 1) / n, tw: (ow + n - 1) / n,
 		lo: negInf, hi: posInf, inSz: g.in[1] * g.in[2], outPlane: oh * ow}
-	// Padded input rows: the vector kernel reads 32 floats and 32 more
-	// from 2 floats on for each 16 tiles.
+	// Padded input rows: the vector kernel of F(2x2, 3x3) reads 32
+	// floats and 32 more from 2 floats on for each 16 tiles, that of
+	// F(4x4, 3x3) 64 floats and 17 more.
 	r.ld = 32*((r.tw+15)/16) + 16
+	if n == 4 {
+		r.ld = 64*((r.tw+15)/16) + 32
+	}
 	if ep.clamp {
 		r.lo, r.hi = ep.lo, ep.hi
 	}
@@ -386,7 +419,7 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 	take := counter()
 	crewFor(ctx, min(threads, chunks), 1, func(_, _ int) {
 		most := (units + chunks - 1) / chunks * r.tw
-		vBuf, mBuf, rBuf := getScratch(16*s.c*most), getScratch(16*s.m*most+16), getScratch(r.winoRowsLen(most/r.tw))
+		vBuf, mBuf, rBuf := getScratch(r.pos*s.c*most+16), getScratch(r.pos*s.m*most+16), getScratch(r.winoRowsLen(most/r.tw))
 		defer putScratch(vBuf)
 		defer putScratch(mBuf)
 		defer putScratch(rBuf)
@@ -396,7 +429,7 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 			u0, u1 := winoChunk(ch, chunks, units)
 			nt := (u1 - u0) * r.tw
 			r.input(vb, rows, u0, u1, 0, s.c)
-			r.products(vb, mb, nt, 0, 16)
+			r.products(vb, mb, nt, 0, r.pos)
 			r.output(mb, u0, u1, 0, s.m)
 		}
 	})
@@ -407,7 +440,7 @@ func convWinoRows(ctx *Ctx, r *winoRun, units, threads int) {
 	s := r.s
 	rpc := max(1, winoCols/r.tw)
 	most := min(rpc, units) * r.tw
-	vBuf, mBuf := getScratch(16*s.c*most), getScratch(16*s.m*most+16)
+	vBuf, mBuf := getScratch(r.pos*s.c*most+16), getScratch(r.pos*s.m*most+16)
 	defer putScratch(vBuf)
 	defer putScratch(mBuf)
 	vb, mb := *vBuf, *mBuf
@@ -420,9 +453,9 @@ func convWinoRows(ctx *Ctx, r *winoRun, units, threads int) {
 			clear(*rBuf)
 			r.input(vb, *rBuf, u0, u1, c0, c1)
 		})
-		parts := min(threads, 16)
+		parts := min(threads, r.pos)
 		crew.do(parts, threads-1, func(i int) {
-			r.products(vb, mb, nt, i*16/parts, (i+1)*16/parts)
+			r.products(vb, mb, nt, i*r.pos/parts, (i+1)*r.pos/parts)
 		})
 		crewFor(ctx, s.m, 8, func(m0, m1 int) {
 			r.output(mb, u0, u1, m0, m1)

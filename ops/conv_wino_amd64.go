@@ -7,6 +7,15 @@ package ops
 // products save). Tests change it.
 var winoEnabled = useDwAVX512
 
+// wino4Enabled says whether the Winograd path may take F(4x4, 3x3).
+var wino4Enabled = false // until the vector transforms are in
+
+// wino4Input is wino4InputGo, on the vector kernel when there is one.
+func wino4Input(v, rows []float32, ld, tw, xs int) { wino4InputGo(v, rows, ld, tw, xs) }
+
+// wino4Output is wino4OutputGo, on the vector kernel when there is one.
+func wino4Output(a *wino4OutSlices) { wino4OutputGo(a) }
+
 // winoInputAVX512 is winoInputGo for tw >= 1, with ld and xs in floats;
 // it reads 32*ceil(tw/16)+2 floats of each row.
 //

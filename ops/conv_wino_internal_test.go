@@ -19,6 +19,15 @@ func SetWinograd(on bool, minOut, minC int) (restore func()) {
 	return func() { winoEnabled, winoMinOut, winoMinC = saveOn, saveOut, saveC }
 }
 
+// SetWinograd4 sets the least output size and the most weights for
+// which the Winograd path takes F(4x4, 3x3), for the tests of package
+// ops_test; it returns a function that restores the settings.
+func SetWinograd4(minOut, maxWeights int) (restore func()) {
+	saveOut, saveW := wino4MinOut, wino4MaxWeights
+	wino4MinOut, wino4MaxWeights = minOut, maxWeights
+	return func() { wino4MinOut, wino4MaxWeights = saveOut, saveW }
+}
+
 // winoSame reports whether a and b are the same float32 (either zero
 // matching either, NaN matching NaN).
 func winoSame(a, b float32) bool {

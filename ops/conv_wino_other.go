@@ -7,6 +7,15 @@ package ops
 // cost as much as the products save).
 var winoEnabled = false
 
+// wino4Enabled says whether the Winograd path may take F(4x4, 3x3).
+var wino4Enabled = false
+
+// wino4Input is wino4InputGo.
+func wino4Input(v, rows []float32, ld, tw, xs int) { wino4InputGo(v, rows, ld, tw, xs) }
+
+// wino4Output is wino4OutputGo.
+func wino4Output(a *wino4OutSlices) { wino4OutputGo(a) }
+
 // winoInput is winoInputGo.
 func winoInput(v, rows []float32, ld, tw, xs int) { winoInputGo(v, rows, ld, tw, xs) }
 

@@ -16,6 +16,10 @@ import (
 // the direct product (measured errors are reported by the test log).
 const winoTol = 1e-5
 
+// wino4Tol is winoTol for F(4x4, 3x3), whose transforms scale values by
+// up to 8 and 1/24.
+const wino4Tol = 1e-4
+
 // TestFusedConvWinograd checks FusedConv on the Winograd path (forced on
 // for every output size) against the float64 reference convolution with
 // the BatchNorm, residual (also in place) and clamp applied after it:
@@ -23,6 +27,22 @@ const winoTol = 1e-5
 // threads, and channel counts around the gemm kernel's tiles.
 func TestFusedConvWinograd(t *testing.T) {
 	defer ops.SetWinograd(true, 1, 1)()
+	for _, tile := range []struct {
+		name       string
+		minOut, mw int
+		tol        float64
+	}{
+		{"F(2x2,3x3)", math.MaxInt, 0, winoTol},
+		{"F(4x4,3x3)", 1, math.MaxInt, wino4Tol},
+	} {
+		t.Run(tile.name, func(t *testing.T) {
+			defer ops.SetWinograd4(tile.minOut, tile.mw)()
+			testFusedConvWinograd(t, tile.tol)
+		})
+	}
+}
+
+func testFusedConvWinograd(t *testing.T, tol float64) {
 	inf := float32(math.Inf(1))
 	cases := []struct {
 		x, w     []int
@@ -68,7 +88,7 @@ func TestFusedConvWinograd(t *testing.T) {
 				ctx := &ops.Ctx{Threads: threads}
 				check := func(what string, y []float32) {
 					t.Helper()
-					cvClose(t, what, y, want, winoTol)
+					cvClose(t, what, y, want, tol)
 					scale := 1.0
 					for _, v := range want {
 						scale = math.Max(scale, math.Abs(v))
