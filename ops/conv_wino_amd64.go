@@ -8,13 +8,65 @@ package ops
 var winoEnabled = useDwAVX512
 
 // wino4Enabled says whether the Winograd path may take F(4x4, 3x3).
-var wino4Enabled = false // until the vector transforms are in
+var wino4Enabled = useDwAVX512
+
+// wino4InputAVX512 is wino4InputGo for tw >= 1, with ld and xs in floats;
+// it reads 64*ceil(tw/16)+17 floats of each row, and from v the 36
+// positions of 16*ceil(tw/16) tiles.
+//
+//go:noescape
+func wino4InputAVX512(v, rows *float32, ld, tw, xs int)
+
+// wino4OutArgs is wino4OutSlices for the vector kernel; keep the offsets
+// in conv_wino_amd64.s in step.
+type wino4OutArgs struct {
+	m         *float32    // 0
+	xs        int         // 8
+	y         [4]*float32 // 16, 24, 32, 40 (nil past the last row)
+	r         [4]*float32 // 48, 56, 64, 72 (nil: no residual)
+	ow        int         // 80
+	b, lo, hi float32     // 88, 92, 96
+}
+
+// wino4OutputAVX512 is wino4OutputGo of the arguments a, for ow >= 1 and
+// y[0] not nil, rows past the first nil one nil too; it reads M of
+// 16*ceil(tw/16) tiles.
+//
+//go:noescape
+func wino4OutputAVX512(a *wino4OutArgs)
 
 // wino4Input is wino4InputGo, on the vector kernel when there is one.
-func wino4Input(v, rows []float32, ld, tw, xs int) { wino4InputGo(v, rows, ld, tw, xs) }
+func wino4Input(v, rows []float32, ld, tw, xs int) {
+	if !useDwAVX512 || tw == 0 {
+		wino4InputGo(v, rows, ld, tw, xs)
+		return
+	}
+	// Bounds the assembly relies on.
+	_ = rows[5*ld+64*((tw+15)/16)+16]
+	_ = v[35*xs+16*((tw+15)/16)-1]
+	wino4InputAVX512(&v[0], &rows[0], ld, tw, xs)
+}
 
 // wino4Output is wino4OutputGo, on the vector kernel when there is one.
-func wino4Output(a *wino4OutSlices) { wino4OutputGo(a) }
+func wino4Output(a *wino4OutSlices) {
+	if !useDwAVX512 || a.ow == 0 || a.y[0] == nil {
+		wino4OutputGo(a)
+		return
+	}
+	tw := (a.ow + 3) / 4
+	_ = a.m[35*a.xs+16*((tw+15)/16)-1]
+	k := wino4OutArgs{m: &a.m[0], xs: a.xs, ow: a.ow, b: a.b, lo: a.lo, hi: a.hi}
+	for i, y := range a.y {
+		if y == nil {
+			break
+		}
+		k.y[i] = &y[:a.ow][0]
+		if a.r[i] != nil {
+			k.r[i] = &a.r[i][:a.ow][0]
+		}
+	}
+	wino4OutputAVX512(&k)
+}
 
 // winoInputAVX512 is winoInputGo for tw >= 1, with ld and xs in floats;
 // it reads 32*ceil(tw/16)+2 floats of each row.

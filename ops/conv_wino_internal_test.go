@@ -160,3 +160,113 @@ func TestWinoWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestWino4InputKernel checks the AVX-512 input transform of F(4x4, 3x3)
+// against wino4InputGo, bit for bit, for tile counts around the vector
+// width (Go against itself without the vector kernel).
+func TestWino4InputKernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 36))
+	for tw := 1; tw <= 50; tw++ {
+		ld := 64*((tw+15)/16) + 32
+		rows := winoRandSlice(rng, 6*ld)
+		xs := tw + 3
+		got := make([]float32, 36*xs+16)
+		want := make([]float32, len(got))
+		for i := range got {
+			got[i], want[i] = -7, -7 // not written past the tiles
+		}
+		wino4Input(got, rows, ld, tw, xs)
+		wino4InputGo(want, rows, ld, tw, xs)
+		for i := range got {
+			if !winoSame(got[i], want[i]) {
+				t.Fatalf("tw %d: element %d (position %d, tile %d) is %g, want %g", tw, i, i/xs, i%xs, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestWino4OutputKernel checks the AVX-512 output transform of F(4x4,
+// 3x3) against wino4OutputGo, bit for bit, for row widths around the
+// vector width, with one to four rows, with and without a residual (also
+// in place) and a clamp.
+func TestWino4OutputKernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 38))
+	inf := float32(math.Inf(1))
+	for ow := 1; ow <= 140; ow++ {
+		tw := (ow + 3) / 4
+		xs := tw + 2
+		m := winoRandSlice(rng, 36*xs+16)
+		for rows := 1; rows <= 4; rows++ {
+			for _, res := range []int{0, 1, 2} { // none, separate, in place
+				for _, cl := range [][2]float32{{-inf, inf}, {0, inf}, {-0.3, 0.4}} {
+					b := float32(rng.Float64() - 0.5)
+					var resRows [4][]float32
+					for r := range resRows {
+						resRows[r] = winoRandSlice(rng, ow+3)
+					}
+					run := func(out func(*wino4OutSlices)) [4][]float32 {
+						var y [4][]float32
+						a := wino4OutSlices{m: m, xs: xs, ow: ow, b: b, lo: cl[0], hi: cl[1]}
+						for r := range y {
+							y[r] = make([]float32, ow+3)
+							for i := range y[r] {
+								y[r][i] = 9 // not written past ow or the rows
+							}
+							if res == 2 {
+								copy(y[r], resRows[r][:ow])
+							}
+							if r >= rows {
+								continue
+							}
+							a.y[r] = y[r][:ow]
+							switch res {
+							case 1:
+								a.r[r] = resRows[r][:ow]
+							case 2:
+								a.r[r] = a.y[r]
+							}
+						}
+						out(&a)
+						return y
+					}
+					got := run(wino4Output)
+					want := run(wino4OutputGo)
+					for r := range got {
+						for i := range got[r] {
+							if !winoSame(got[r][i], want[r][i]) {
+								t.Fatalf("ow %d rows %d residual %d clamp %v: row %d element %d is %g, want %g", ow, rows, res, cl, r, i, got[r][i], want[r][i])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestWino4Weights checks the weight transform of F(4x4, 3x3) against
+// U = G g G^T for a filter of ones and a centred impulse.
+func TestWino4Weights(t *testing.T) {
+	ones := make([]float32, 9)
+	for i := range ones {
+		ones[i] = 1
+	}
+	imp := make([]float32, 9)
+	imp[4] = 1
+	// G 1 = (1/4, -1/2, -1/6, 7/24, 1/8, 1); G e1 = (0, -1/6, 1/6, 1/12, -1/12, 0).
+	g1 := [6]float64{0.25, -0.5, -1.0 / 6, 7.0 / 24, 0.125, 1}
+	ge := [6]float64{0, -1.0 / 6, 1.0 / 6, 1.0 / 12, -1.0 / 12, 0}
+	for _, c := range []struct {
+		w []float32
+		v [6]float64
+	}{{ones, g1}, {imp, ge}} {
+		wt := wino4TransformWeights(nil, c.w, 1, 1)
+		for xi := range 36 {
+			var y [1]float32
+			gemm.SgemmPackedA(wt.u[xi], false, 1, 1, []float32{1}, 1, 0, y[:], 1, nil)
+			if want := float32(c.v[xi/6] * c.v[xi%6]); y[0] != want {
+				t.Errorf("U[%d] = %g, want %g", xi, y[0], want)
+			}
+		}
+	}
+}
