@@ -25,6 +25,10 @@ package ops
 // but a ReLU gate whose input is within rounding of zero may flip where
 // the other paths' does not.
 //
+// Large outputs with small weights take the larger tile of F(4x4, 3x3)
+// instead (conv_wino4.go); the rest of this file serves both, with the
+// tile size n (2 or 4) and (n+2)^2 positions.
+//
 // The tiles of a run are numbered by tile rows ("units": image, ty) then
 // columns, and cut into chunks of whole units; each chunk is transformed
 // into V (16 x C x T floats for T tiles), multiplied into M (16 x M x T),
@@ -34,10 +38,10 @@ package ops
 // transformed weights take 16/9 of the weights' memory; the path replaces
 // the packing of the ordinary weights, which is not done for the
 // convolutions that take it. The input transform of one unit of one
-// channel reads four zero-padded input rows; the output transform of one
-// unit of one output channel writes two output rows. Both have AVX-512
-// kernels (conv_wino_amd64.s); the Go versions here are their reference
-// and compute exactly the same sums in the same order.
+// channel reads n+2 zero-padded input rows; the output transform of one
+// unit of one output channel writes n output rows. Both have AVX-512
+// kernels (conv_wino_amd64.s); the Go versions are their reference and
+// compute exactly the same sums in the same order.
 
 import (
 	"github.com/gradcam/gradcam/gemm"
