@@ -109,39 +109,53 @@ func winoOK(s *convShape) bool {
 
 // winoGx returns G x for a column x of a 3x3 filter, G the filter
 // transform matrix of F(2x2, 3x3): [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2;
-// 0 0 1].
-func winoGx(x0, x1, x2 float64) [4]float64 {
+// 0 0 1] (four values of six, for winoTransformWeights).
+func winoGx(x0, x1, x2 float64) [6]float64 {
 	e := x0 + x2
-	return [4]float64{x0, (e + x1) / 2, (e - x1) / 2, x2}
+	return [6]float64{x0, (e + x1) / 2, (e - x1) / 2, x2}
 }
 
 // winoTransformWeights returns U = G g G^T of the m x c filters w (3x3
-// each, row-major m x c x 3 x 3), computed in float64 and packed as 16
-// matrices of m x c; ctx's threads share the work (the first run of a
-// model transforms all its weights). It goes a row i of U at a time (4
-// positions), so that its scratch takes 4/9 of the weights' size.
-func winoTransformWeights(ctx *Ctx, w []float32, m, c int) *winoWeights {
+// each, row-major m x c x 3 x 3) for F(n x n, 3x3), n 2 or 4, computed in
+// float64 and packed as (n+2)^2 matrices of m x c; ctx's threads share
+// the work (the first run of a model transforms all its weights). It goes
+// a row i of U at a time (n+2 positions), so that its scratch takes
+// (n+2)/9 of the weights' size.
+func winoTransformWeights(ctx *Ctx, w []float32, m, c, n int) *winoWeights {
+	a := n + 2
 	mc := m * c
-	u := make([]float32, 4*mc)
-	wt := &winoWeights{n: 2, u: make([]*gemm.PackedA, 16)}
-	for i := range 4 {
+	u := make([]float32, a*mc)
+	wt := &winoWeights{n: n, u: make([]*gemm.PackedA, a*a)}
+	// Row i of G g, then of (G g) G^T, for filter k (the G of each tile
+	// called directly, so that it is inlined).
+	row := func(k, i int) {
+		g := w[k*9 : k*9+9]
+		var t [3]float64
+		var r [6]float64
+		if n == 4 {
+			for b := range 3 {
+				t[b] = wino4Gx(float64(g[b]), float64(g[3+b]), float64(g[6+b]))[i]
+			}
+			r = wino4Gx(t[0], t[1], t[2])
+		} else {
+			for b := range 3 {
+				t[b] = winoGx(float64(g[b]), float64(g[3+b]), float64(g[6+b]))[i]
+			}
+			r = winoGx(t[0], t[1], t[2])
+		}
+		for j, v := range r[:a] {
+			u[j*mc+k] = float32(v)
+		}
+	}
+	for i := range a {
 		crewFor(ctx, mc, 1024, func(lo, hi int) {
 			for k := lo; k < hi; k++ {
-				g := w[k*9 : k*9+9]
-				// Row i of G g, then of (G g) G^T.
-				var t [3]float64
-				for b := range 3 {
-					t[b] = winoGx(float64(g[b]), float64(g[3+b]), float64(g[6+b]))[i]
-				}
-				r := winoGx(t[0], t[1], t[2])
-				for j := range 4 {
-					u[j*mc+k] = float32(r[j])
-				}
+				row(k, i)
 			}
 		})
-		crewFor(ctx, 4, 1, func(lo, hi int) {
+		crewFor(ctx, a, 1, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
-				wt.u[4*i+j] = gemm.PackA(false, m, c, u[j*mc:(j+1)*mc], c)
+				wt.u[a*i+j] = gemm.PackA(false, m, c, u[j*mc:(j+1)*mc], c)
 			}
 		})
 	}
@@ -227,12 +241,12 @@ func winoOutputGo(m []float32, xs int, y0, y1, r0, r1 []float32, ow int, b, lo, 
 func (f *FusedConv) winoWeightsOf(ctx *Ctx, s *convShape, n int) *winoWeights {
 	if n == 4 {
 		f.wino4Once.Do(func() {
-			f.wino4 = wino4TransformWeights(ctx, f.w, s.m, s.c)
+			f.wino4 = winoTransformWeights(ctx, f.w, s.m, s.c, 4)
 		})
 		return f.wino4
 	}
 	f.winoOnce.Do(func() {
-		f.wino = winoTransformWeights(ctx, f.w, s.m, s.c)
+		f.wino = winoTransformWeights(ctx, f.w, s.m, s.c, 2)
 	})
 	return f.wino
 }

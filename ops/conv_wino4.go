@@ -24,8 +24,6 @@ package ops
 // 3x3)), so the tile is taken only for small weights and large outputs
 // (see winoTile).
 
-import "github.com/gradcam/gradcam/gemm"
-
 // wino4MinOut is the least output height and width, and wino4MaxWeights
 // the most weights (output x input channels), for which the Winograd
 // path takes F(4x4, 3x3). Variables for the tests.
@@ -56,36 +54,6 @@ func wino4Gx(x0, x1, x2 float64) [6]float64 {
 		(x0/4 - x1/2 + x2) / 6,
 		x2,
 	}
-}
-
-// wino4TransformWeights is winoTransformWeights for F(4x4, 3x3): U = G g
-// G^T in float64, a row i of U (6 positions) at a time, packed as 36
-// matrices of m x c.
-func wino4TransformWeights(ctx *Ctx, w []float32, m, c int) *winoWeights {
-	mc := m * c
-	u := make([]float32, 6*mc)
-	wt := &winoWeights{n: 4, u: make([]*gemm.PackedA, 36)}
-	for i := range 6 {
-		crewFor(ctx, mc, 1024, func(lo, hi int) {
-			for k := lo; k < hi; k++ {
-				g := w[k*9 : k*9+9]
-				var t [3]float64
-				for b := range 3 {
-					t[b] = wino4Gx(float64(g[b]), float64(g[3+b]), float64(g[6+b]))[i]
-				}
-				r := wino4Gx(t[0], t[1], t[2])
-				for j := range 6 {
-					u[j*mc+k] = float32(r[j])
-				}
-			}
-		})
-		crewFor(ctx, 6, 1, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				wt.u[6*i+j] = gemm.PackA(false, m, c, u[j*mc:(j+1)*mc], c)
-			}
-		})
-	}
-	return wt
 }
 
 // wino4B returns B^T x for six values x, in the order of operations of
