@@ -28,6 +28,10 @@ func SetWinograd4(minOut, maxWeights int) (restore func()) {
 	return func() { wino4MinOut, wino4MaxWeights = saveOut, saveW }
 }
 
+// Wino4Kernels reports whether FusedConv can take F(4x4, 3x3) here (the
+// AVX-512 transforms), for the tests of package ops_test.
+func Wino4Kernels() bool { return winoEnabled && wino4Enabled }
+
 // winoSame reports whether a and b are the same float32 (either zero
 // matching either, NaN matching NaN).
 func winoSame(a, b float32) bool {

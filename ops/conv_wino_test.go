@@ -172,3 +172,43 @@ func BenchmarkFusedConvWinograd(b *testing.B) {
 		})
 	}
 }
+
+// TestFusedConvPrecise checks that ops.Ctx.Precise keeps a convolution
+// off F(4x4, 3x3): with it the output is bit for bit that of F(2x2, 3x3)
+// (the larger tile turned off), and without it (where the AVX-512
+// transforms are) F(4x4, 3x3)'s, which differ.
+func TestFusedConvPrecise(t *testing.T) {
+	defer ops.SetWinograd(true, 1, 1)()
+	n := cvNode("Conv", 1, cvInts("pads", 1, 1, 1, 1))
+	x := cvRand(1, 1, 8, 30, 30)
+	w := cvRand(2, 6, 8, 3, 3)
+	run := func(ctx *ops.Ctx, minOut int) []float32 {
+		defer ops.SetWinograd4(minOut, math.MaxInt)()
+		f, err := ops.NewFusedConv(n, 13, w, nil, ops.FusedConvOptions{Pack: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := make([]float32, 6*30*30)
+		if err := f.Forward(ctx, x, nil, y); err != nil {
+			t.Fatal(err)
+		}
+		return y
+	}
+	f2 := run(&ops.Ctx{Threads: 1}, math.MaxInt)
+	f4 := run(&ops.Ctx{Threads: 1}, 1)
+	precise := run(&ops.Ctx{Threads: 1, Precise: true}, 1)
+	same := func(a, b []float32) bool {
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	if !same(precise, f2) {
+		t.Errorf("with Precise the output is not F(2x2, 3x3)'s")
+	}
+	if ops.Wino4Kernels() && same(f4, f2) {
+		t.Errorf("F(4x4, 3x3) gave F(2x2, 3x3)'s bits: the larger tile did not run")
+	}
+}
