@@ -45,7 +45,7 @@ var avx2Set = &kernelSet{
 	kc:      256,
 	nc:      1024,
 	mc:      1008,
-	pack:    packGo,
+	pack:    packAVX2,
 	tile:    tileAVX2,
 }
 
@@ -92,17 +92,42 @@ func tileAVX2(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams) {
 	if ncols < 16 {
 		p.flags |= flagPartial
 	}
-	for j := range p.vmask {
-		p.vmask[j] = 0
-		if j < ncols {
-			p.vmask[j] = -1
-		}
+	if p.vcols != ncols {
+		p.vmask = avx2Masks[min(ncols, 16)]
+		p.vcols = ncols
 	}
 	d := 0
 	if p.flags&flagDirectA != 0 {
 		d = 1
 	}
 	avx2Kernels[d][mr-1](k, &a[0], &b[0], &c[0], ldc, p)
+}
+
+// avx2Masks[n] selects the first n of 16 lanes (VMASKMOVPS masks).
+var avx2Masks = func() (m [17][16]int32) {
+	for n := range m {
+		for j := range n {
+			m[n][j] = -1
+		}
+	}
+	return m
+}()
+
+// packAVX2 is packGo with AVX2 moves for 16-wide slivers of rows of B.
+func packAVX2(dst, src []float32, base, ld, k, rows, stride int, gather bool) {
+	if gather || stride != 16 || rows < 1 || rows > 16 || k == 0 {
+		packGo(dst, src, base, ld, k, rows, stride, gather)
+		return
+	}
+	// Bounds the assembly relies on: the values of the last step, and
+	// k whole steps of dst.
+	_ = src[base+(k-1)*ld+rows-1]
+	_ = dst[k*16-1]
+	var mask *[16]int32
+	if rows < 16 {
+		mask = &avx2Masks[rows]
+	}
+	copyPack16AVX2(&dst[0], &src[base], ld, k, mask)
 }
 
 // packAVX512 is packGo with AVX-512 gathers and masked moves.

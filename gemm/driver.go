@@ -73,6 +73,7 @@ type kparams struct {
 	lda     int    // row stride of A when flagDirectA
 	offs    *int32 // row offsets of B for tileRows
 	rows    int    // rows of each sliver for narrow
+	vcols   int    // AVX2: the columns vmask selects (0: not set)
 }
 
 // startBlock sets p's beta and clamp bounds for a k block, the first

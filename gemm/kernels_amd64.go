@@ -524,6 +524,11 @@ func kernAVX2Dx5x16(k int, a, b, c *float32, ldc int, p *kparams)
 //go:noescape
 func kernAVX2Dx6x16(k int, a, b, c *float32, ldc int, p *kparams)
 
+// copyPack16AVX2 packs k steps of 16 values with AVX2 (see internal/asmgen).
+//
+//go:noescape
+func copyPack16AVX2(dst, src *float32, ld, k int, mask *[16]int32)
+
 // gatherPack packs k steps with AVX-512 (see internal/asmgen).
 //
 //go:noescape

@@ -26668,3 +26668,58 @@ loop2:
 done:
 	VZEROUPPER
 	RET
+
+// func copyPack16AVX2(dst, src *float32, ld, k int, mask *[16]int32)
+TEXT ·copyPack16AVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), AX
+	SHLQ $2, AX
+	MOVQ k+24(FP), CX
+	MOVQ mask+32(FP), DX
+	TESTQ CX, CX
+	JZ done
+	TESTQ DX, DX
+	JNZ masked
+	LEAQ (SI)(AX*1), BX
+	SHLQ $1, AX
+	MOVQ CX, R8
+	SHRQ $1, R8
+	JZ last
+loop2:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS (BX), Y2
+	VMOVUPS 32(BX), Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ AX, SI
+	ADDQ AX, BX
+	ADDQ $128, DI
+	DECQ R8
+	JNZ loop2
+last:
+	TESTQ $1, CX
+	JZ done
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	JMP done
+masked:
+	VMOVUPS (DX), Y4
+	VMOVUPS 32(DX), Y5
+loop1:
+	VMASKMOVPS (SI), Y4, Y0
+	VMASKMOVPS 32(SI), Y5, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ AX, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ loop1
+done:
+	VZEROUPPER
+	RET

@@ -690,6 +690,7 @@ func goDecls() []byte {
 			fmt.Fprintf(&b, "\n// %s computes an %dx16 tile with AVX2 and FMA from %s A.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, mr, what, name)
 		}
 	}
+	b.WriteString("\n// copyPack16AVX2 packs k steps of 16 values with AVX2 (see internal/asmgen).\n//\n//go:noescape\nfunc copyPack16AVX2(dst, src *float32, ld, k int, mask *[16]int32)\n")
 	for _, name := range []string{"gatherPack", "copyPack"} {
 		fmt.Fprintf(&b, "\n// %s packs k steps with AVX-512 (see internal/asmgen).\n//\n//go:noescape\nfunc %s(dst, src *float32, ld, k int, gmask, smask uint32)\n", name, name)
 	}
@@ -840,6 +841,70 @@ func (g *gen) packers() {
 	}
 }
 
+// copyPack16 emits the AVX2 packer of rows of B into 16-wide slivers:
+//
+//	func copyPack16AVX2(dst, src *float32, ld, k int, mask *[16]int32)
+//	    dst[16p+r] = src[p*ld+r] for the lanes r whose mask is -1, else 0;
+//	    with mask nil all 16 lanes are copied
+//
+// Two k steps go through each loop iteration when the mask is nil.
+func (g *gen) copyPack16() {
+	g.buf.WriteString("\n// func copyPack16AVX2(dst, src *float32, ld, k int, mask *[16]int32)\n")
+	g.buf.WriteString("TEXT ·copyPack16AVX2(SB), NOSPLIT, $0-40\n")
+	g.p("MOVQ dst+0(FP), DI")
+	g.p("MOVQ src+8(FP), SI")
+	g.p("MOVQ ld+16(FP), AX")
+	g.p("SHLQ $2, AX")
+	g.p("MOVQ k+24(FP), CX")
+	g.p("MOVQ mask+32(FP), DX")
+	g.p("TESTQ CX, CX")
+	g.p("JZ done")
+	g.p("TESTQ DX, DX")
+	g.p("JNZ masked")
+	g.p("LEAQ (SI)(AX*1), BX")
+	g.p("SHLQ $1, AX")
+	g.p("MOVQ CX, R8")
+	g.p("SHRQ $1, R8")
+	g.p("JZ last")
+	g.label("loop2")
+	g.p("VMOVUPS (SI), Y0")
+	g.p("VMOVUPS 32(SI), Y1")
+	g.p("VMOVUPS (BX), Y2")
+	g.p("VMOVUPS 32(BX), Y3")
+	g.p("VMOVUPS Y0, (DI)")
+	g.p("VMOVUPS Y1, 32(DI)")
+	g.p("VMOVUPS Y2, 64(DI)")
+	g.p("VMOVUPS Y3, 96(DI)")
+	g.p("ADDQ AX, SI")
+	g.p("ADDQ AX, BX")
+	g.p("ADDQ $128, DI")
+	g.p("DECQ R8")
+	g.p("JNZ loop2")
+	g.label("last")
+	g.p("TESTQ $1, CX")
+	g.p("JZ done")
+	g.p("VMOVUPS (SI), Y0")
+	g.p("VMOVUPS 32(SI), Y1")
+	g.p("VMOVUPS Y0, (DI)")
+	g.p("VMOVUPS Y1, 32(DI)")
+	g.p("JMP done")
+	g.label("masked")
+	g.p("VMOVUPS (DX), Y4")
+	g.p("VMOVUPS 32(DX), Y5")
+	g.label("loop1")
+	g.p("VMASKMOVPS (SI), Y4, Y0")
+	g.p("VMASKMOVPS 32(SI), Y5, Y1")
+	g.p("VMOVUPS Y0, (DI)")
+	g.p("VMOVUPS Y1, 32(DI)")
+	g.p("ADDQ AX, SI")
+	g.p("ADDQ $64, DI")
+	g.p("DECQ CX")
+	g.p("JNZ loop1")
+	g.label("done")
+	g.p("VZEROUPPER")
+	g.p("RET")
+}
+
 func main() {
 	out := flag.String("out", "kernels_amd64.s", "assembly output file")
 	goOut := flag.String("goout", "kernels_amd64.go", "Go declarations output file")
@@ -875,6 +940,7 @@ func main() {
 		}
 	}
 	g.packers()
+	g.copyPack16()
 	if err := os.WriteFile(*out, g.buf.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
