@@ -212,7 +212,7 @@ func (f *FusedConv) Forward(ctx *Ctx, x *tensor.Tensor, residual, y []float32) e
 		return fmt.Errorf("FusedConv: input of shape %v has %d elements", x.Shape, len(x.F))
 	}
 	ep := convEpilogue{bias: f.bias, residual: residual, clamp: f.clamp, lo: f.lo, hi: f.hi}
-	if f.pack && winoOK(s) {
+	if f.pack && (ctx == nil || !ctx.Precise) && winoOK(s) {
 		// Winograd F(2x2, 3x3) or F(4x4, 3x3), with its own
 		// transformed weights instead of the packed ones.
 		convWinoForward(ctx, s, x.F, y, &ep, f.winoWeightsOf(ctx, s, winoTile(ctx, s)))

@@ -194,6 +194,7 @@ type winoOutArgs struct {
 	ow     int      // 48: outputs a row
 	b      float32  // 56: bias
 	lo, hi float32  // 60, 64: clamp bounds (infinite when none)
+	mask   *int32   // 72: AVX2: the 16 outputs that exist (nil: all)
 }
 
 // winoOutputGo is the output transform of one unit of one output channel

@@ -3,12 +3,12 @@
 package ops
 
 // winoEnabled says whether FusedConv may take the Winograd path: with the
-// AVX-512 transform kernels (the Go transforms cost as much as the
-// products save). Tests change it.
-var winoEnabled = useDwAVX512
+// AVX-512 or AVX2 transform kernels (the Go transforms cost as much as
+// the products save). Tests change it.
+var winoEnabled = useDwAVX512 || useDwAVX2
 
 // wino4Enabled says whether the Winograd path may take F(4x4, 3x3).
-var wino4Enabled = useDwAVX512
+var wino4Enabled = useDwAVX512 || useDwAVX2
 
 // wino4InputAVX512 is wino4InputGo for tw >= 1, with ld and xs in floats;
 // it reads 64*ceil(tw/16)+17 floats of each row, and from v the 36
@@ -26,6 +26,8 @@ type wino4OutArgs struct {
 	r         [4]*float32 // 48, 56, 64, 72 (nil: no residual)
 	ow        int         // 80
 	b, lo, hi float32     // 88, 92, 96
+	mask      *int32      // 104: AVX2: the 32 outputs that exist (nil: all)
+	s         *float32    // 112: AVX2: scratch of 24 vectors
 }
 
 // wino4OutputAVX512 is wino4OutputGo of the arguments a, for ow >= 1 and
@@ -37,6 +39,10 @@ func wino4OutputAVX512(a *wino4OutArgs)
 
 // wino4Input is wino4InputGo, on the vector kernel when there is one.
 func wino4Input(v, rows []float32, ld, tw, xs int) {
+	if !useDwAVX512 && useDwAVX2 && tw > 0 {
+		wino4InputGroups(v, rows, ld, tw, xs)
+		return
+	}
 	if !useDwAVX512 || tw == 0 {
 		wino4InputGo(v, rows, ld, tw, xs)
 		return
@@ -49,6 +55,10 @@ func wino4Input(v, rows []float32, ld, tw, xs int) {
 
 // wino4Output is wino4OutputGo, on the vector kernel when there is one.
 func wino4Output(a *wino4OutSlices) {
+	if !useDwAVX512 && useDwAVX2 && a.ow > 0 && a.y[0] != nil {
+		wino4OutputGroups(a)
+		return
+	}
 	if !useDwAVX512 || a.ow == 0 || a.y[0] == nil {
 		wino4OutputGo(a)
 		return
@@ -82,6 +92,10 @@ func winoOutputAVX512(a *winoOutArgs)
 
 // winoInput is winoInputGo, on the vector kernel when there is one.
 func winoInput(v, rows []float32, ld, tw, xs int) {
+	if !useDwAVX512 && useDwAVX2 && tw > 0 {
+		winoInputGroups(v, rows, ld, tw, xs)
+		return
+	}
 	if !useDwAVX512 || tw == 0 {
 		winoInputGo(v, rows, ld, tw, xs)
 		return
@@ -95,6 +109,10 @@ func winoInput(v, rows []float32, ld, tw, xs int) {
 // winoOutput is winoOutputGo of the arguments a, on the vector kernel
 // when there is one.
 func winoOutput(a *winoOutSlices) {
+	if !useDwAVX512 && useDwAVX2 && a.ow > 0 {
+		winoOutputGroups(a)
+		return
+	}
 	if !useDwAVX512 || a.ow == 0 {
 		winoOutputGo(a.m, a.xs, a.y0, a.y1, a.r0, a.r1, a.ow, a.b, a.lo, a.hi)
 		return

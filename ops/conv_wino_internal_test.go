@@ -29,7 +29,7 @@ func SetWinograd4(minOut, maxWeights int) (restore func()) {
 }
 
 // Wino4Kernels reports whether FusedConv can take F(4x4, 3x3) here (the
-// AVX-512 transforms), for the tests of package ops_test.
+// AVX-512 or AVX2 transforms), for the tests of package ops_test.
 func Wino4Kernels() bool { return winoEnabled && wino4Enabled }
 
 // winoSame reports whether a and b are the same float32 (either zero
@@ -47,7 +47,7 @@ func winoRandSlice(rng *rand.Rand, n int) []float32 {
 	return v
 }
 
-// TestWinoInputKernel checks the AVX-512 input transform against
+// TestWinoInputKernel checks the vector (AVX-512 or AVX2) input transform against
 // winoInputGo, bit for bit, for tile counts around the vector width (Go
 // against itself without the vector kernel).
 func TestWinoInputKernel(t *testing.T) {
@@ -71,7 +71,7 @@ func TestWinoInputKernel(t *testing.T) {
 	}
 }
 
-// TestWinoOutputKernel checks the AVX-512 output transform against
+// TestWinoOutputKernel checks the vector (AVX-512 or AVX2) output transform against
 // winoOutputGo (itself without the vector kernel), bit for bit, for row widths around the vector width,
 // with one and two rows, with and without a residual (also in place)
 // and a clamp.
@@ -165,7 +165,7 @@ func TestWinoWeights(t *testing.T) {
 	}
 }
 
-// TestWino4InputKernel checks the AVX-512 input transform of F(4x4, 3x3)
+// TestWino4InputKernel checks the vector input transform of F(4x4, 3x3)
 // against wino4InputGo, bit for bit, for tile counts around the vector
 // width (Go against itself without the vector kernel).
 func TestWino4InputKernel(t *testing.T) {
@@ -189,7 +189,7 @@ func TestWino4InputKernel(t *testing.T) {
 	}
 }
 
-// TestWino4OutputKernel checks the AVX-512 output transform of F(4x4,
+// TestWino4OutputKernel checks the vector output transform of F(4x4,
 // 3x3) against wino4OutputGo, bit for bit, for row widths around the
 // vector width, with one to four rows, with and without a residual (also
 // in place) and a clamp.

@@ -69,11 +69,11 @@ type Into interface {
 type Ctx struct {
 	// Threads is the most goroutines an op may use; 0 means GOMAXPROCS.
 	Threads int
-	// Precise keeps convolutions to the paths whose rounding error stays
-	// within a few times that of the direct sum (not the F(4x4, 3x3)
-	// Winograd tile). A caller sets it for the values a backward pass
-	// reads: a ReLU gate within rounding of zero may flip with a larger
-	// error, and the gradient with it.
+	// Precise keeps convolutions to direct sums (im2col and GEMM, not
+	// the Winograd tiles, whose rounding error is larger and depends on
+	// the kernels of the machine). A caller sets it for the values a
+	// backward pass reads: a ReLU gate within rounding of zero may flip
+	// with a larger error, and the gradient with it.
 	Precise bool
 }
 

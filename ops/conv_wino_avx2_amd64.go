@@ -1,0 +1,130 @@
+//go:build amd64 && !purego
+
+package ops
+
+// The Winograd transforms on machines with AVX2 but not AVX-512, one
+// group of eight tiles an assembly call (conv_wino_avx2_amd64.s).
+
+// winoInputAVX2 is winoInputGo for the eight tiles at rows (floats 0 to
+// 17 of each of its four rows, ld floats apart) into v (xs floats from
+// one position to the next), through the scratch s; with mask not nil,
+// only the tiles of its set lanes are stored.
+//
+//go:noescape
+func winoInputAVX2(v, rows *float32, ld, xs int, s *[288]float32, mask *[8]int32)
+
+// wino4InputAVX2 is wino4InputGo for the eight tiles at rows (floats 0
+// to 33 of each of its six rows) likewise.
+//
+//go:noescape
+func wino4InputAVX2(v, rows *float32, ld, xs int, s *[288]float32, mask *[8]int32)
+
+// winoOutputAVX2 is winoOutputGo for the eight tiles of a (16 outputs a
+// row from a.y0 and a.y1); a.mask selects the outputs that exist.
+//
+//go:noescape
+func winoOutputAVX2(a *winoOutArgs)
+
+// wino4OutputAVX2 is wino4OutputGo for the eight tiles of a (32 outputs
+// a row), through the scratch a.s; a.mask selects the outputs that exist.
+//
+//go:noescape
+func wino4OutputAVX2(a *wino4OutArgs)
+
+// laneMasks[n] has its first n lanes set (VMASKMOVPS masks).
+var laneMasks = func() (m [33][32]int32) {
+	for n := range m {
+		for j := range n {
+			m[n][j] = -1
+		}
+	}
+	return m
+}()
+
+// winoInputGroups is winoInputGo (tw >= 1) on the AVX2 kernel. When tw
+// is not a multiple of eight, the last group overlaps the one before it
+// (the transform of a tile does not depend on the others); with fewer
+// than eight tiles the stores are masked.
+func winoInputGroups(v, rows []float32, ld, tw, xs int) {
+	var s [288]float32
+	for t0 := 0; t0 < tw; t0 += 8 {
+		var mask *[8]int32
+		switch {
+		case tw < 8:
+			mask = (*[8]int32)(laneMasks[tw][:8])
+		case t0+8 > tw:
+			t0 = tw - 8
+		}
+		// Bounds the assembly relies on.
+		_ = rows[3*ld+2*t0+17]
+		_ = v[15*xs+t0+min(8, tw)-1]
+		winoInputAVX2(&v[t0], &rows[2*t0], ld, xs, &s, mask)
+	}
+}
+
+// wino4InputGroups is wino4InputGo (tw >= 1) on the AVX2 kernel, in
+// groups as winoInputGroups.
+func wino4InputGroups(v, rows []float32, ld, tw, xs int) {
+	var s [288]float32
+	for t0 := 0; t0 < tw; t0 += 8 {
+		var mask *[8]int32
+		switch {
+		case tw < 8:
+			mask = (*[8]int32)(laneMasks[tw][:8])
+		case t0+8 > tw:
+			t0 = tw - 8
+		}
+		_ = rows[5*ld+4*t0+33]
+		_ = v[35*xs+t0+min(8, tw)-1]
+		wino4InputAVX2(&v[t0], &rows[4*t0], ld, xs, &s, mask)
+	}
+}
+
+// winoOutputGroups is winoOutputGo (ow >= 1) on the AVX2 kernel, eight
+// tiles (16 outputs a row) a call.
+func winoOutputGroups(a *winoOutSlices) {
+	tw := (a.ow + 1) / 2
+	_ = a.m[15*a.xs+8*((tw+7)/8)-1]
+	for t0 := 0; t0 < tw; t0 += 8 {
+		x := 2 * t0
+		k := winoOutArgs{m: &a.m[t0], xs: a.xs, y0: &a.y0[:a.ow][x], ow: a.ow, b: a.b, lo: a.lo, hi: a.hi}
+		if n := a.ow - x; n < 16 {
+			k.mask = &laneMasks[n][0]
+		}
+		if a.y1 != nil {
+			k.y1 = &a.y1[:a.ow][x]
+		}
+		if a.r0 != nil {
+			k.r0 = &a.r0[:a.ow][x]
+			if a.y1 != nil {
+				k.r1 = &a.r1[:a.ow][x]
+			}
+		}
+		winoOutputAVX2(&k)
+	}
+}
+
+// wino4OutputGroups is wino4OutputGo (ow >= 1, a.y[0] not nil) on the
+// AVX2 kernel, eight tiles (32 outputs a row) a call.
+func wino4OutputGroups(a *wino4OutSlices) {
+	tw := (a.ow + 3) / 4
+	_ = a.m[35*a.xs+8*((tw+7)/8)-1]
+	var s [192]float32
+	for t0 := 0; t0 < tw; t0 += 8 {
+		x := 4 * t0
+		k := wino4OutArgs{m: &a.m[t0], xs: a.xs, ow: a.ow, b: a.b, lo: a.lo, hi: a.hi, s: &s[0]}
+		if n := a.ow - x; n < 32 {
+			k.mask = &laneMasks[n][0]
+		}
+		for i, y := range a.y {
+			if y == nil {
+				break
+			}
+			k.y[i] = &y[:a.ow][x]
+			if a.r[i] != nil {
+				k.r[i] = &a.r[i][:a.ow][x]
+			}
+		}
+		wino4OutputAVX2(&k)
+	}
+}
