@@ -47,6 +47,11 @@ var avx2Set = &kernelSet{
 	mc:      1008,
 	pack:    packAVX2,
 	tile:    tileAVX2,
+	// N=49 (a 7x7 plane), M=K=512, one thread: three 16-column tiles
+	// and one narrow column instead of four tiles.
+	narrow:        narrowAVX2,
+	narrowMax:     len(avx2NarrowKernels[0]),
+	narrowSlivers: len(avx2NarrowKernels),
 }
 
 // kernelSets returns the kernel families this machine runs, best first.
@@ -86,6 +91,16 @@ func narrowAVX512(s, w, k int, a, b, c []float32, ldc int, p *kparams) {
 	_ = b[w*k-1]
 	_ = c[((s-1)*avx512MR+p.rows-1)*ldc+w-1]
 	avx512NarrowKernels[s-1][w-1](k, &a[0], &b[0], &c[0], ldc, p)
+}
+
+func narrowAVX2(s, w, k int, a, b, c []float32, ldc int, p *kparams) {
+	// Bounds the assembly relies on, as in narrowAVX512; it also reads up
+	// to 7 floats past the last step of A, which every packed A buffer
+	// has room for (PackA, buffer).
+	_ = a[s*p.rows*k-1]
+	_ = b[w*k-1]
+	_ = c[((s-1)*6+p.rows-1)*ldc+w-1]
+	avx2NarrowKernels[s-1][w-1](k, &a[0], &b[0], &c[0], ldc, p)
 }
 
 func tileAVX2(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams) {

@@ -134,11 +134,11 @@ func getWorker() *worker  { return workers.Get().(*worker) }
 func putWorker(w *worker) { workers.Put(w) }
 
 // buffer returns n elements of *buf, growing it as needed, starting on a
-// 64-byte boundary.
+// 64-byte boundary, with at least packSlack more elements after them.
 func buffer(buf *[]float32, n int) []float32 {
 	const align = 16 // float32s in 64 bytes
-	if cap(*buf) < n+align {
-		*buf = make([]float32, n+align)
+	if cap(*buf) < n+2*align {
+		*buf = make([]float32, n+2*align)
 	}
 	b := (*buf)[:cap(*buf)]
 	off := int(uintptr(unsafe.Pointer(&b[0]))%64) / 4

@@ -368,6 +368,78 @@ func kernAVX512Ox13x32(k int, a, b, c *float32, ldc int, p *kparams)
 //go:noescape
 func kernAVX512Ox14x32(k int, a, b, c *float32, ldc int, p *kparams)
 
+// kernAVX2Nx1x1 computes the last 1 columns of 1 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx1x1(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx1x2 computes the last 2 columns of 1 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx1x2(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx1x3 computes the last 3 columns of 1 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx1x3(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx1x4 computes the last 4 columns of 1 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx1x4(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx2x1 computes the last 1 columns of 2 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx2x1(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx2x2 computes the last 2 columns of 2 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx2x2(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx2x3 computes the last 3 columns of 2 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx2x3(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx2x4 computes the last 4 columns of 2 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx2x4(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx3x1 computes the last 1 columns of 3 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx3x1(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx3x2 computes the last 2 columns of 3 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx3x2(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx3x3 computes the last 3 columns of 3 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx3x3(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx3x4 computes the last 4 columns of 3 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx3x4(k int, a, b, c *float32, ldc int, p *kparams)
+
 // kernAVX512Nx1x1 computes the last 1 columns of 1 packed A
 // slivers with AVX-512.
 //
@@ -563,6 +635,14 @@ var avx512NarrowKernels = [4][4]asmKernel{
 	{kernAVX512Nx2x1, kernAVX512Nx2x2, kernAVX512Nx2x3, kernAVX512Nx2x4},
 	{kernAVX512Nx3x1, kernAVX512Nx3x2, kernAVX512Nx3x3, kernAVX512Nx3x4},
 	{kernAVX512Nx4x1, kernAVX512Nx4x2, kernAVX512Nx4x3, kernAVX512Nx4x4},
+}
+
+// avx2NarrowKernels[s][w] computes the last w+1 columns of s+1 packed A
+// slivers (kparams.rows rows each).
+var avx2NarrowKernels = [3][4]asmKernel{
+	{kernAVX2Nx1x1, kernAVX2Nx1x2, kernAVX2Nx1x3, kernAVX2Nx1x4},
+	{kernAVX2Nx2x1, kernAVX2Nx2x2, kernAVX2Nx2x3, kernAVX2Nx2x4},
+	{kernAVX2Nx3x1, kernAVX2Nx3x2, kernAVX2Nx3x3, kernAVX2Nx3x4},
 }
 
 // avx2Kernels[d][r] computes an (r+1) x 16 tile from packed (d == 0) or

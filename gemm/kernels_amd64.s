@@ -23940,6 +23940,2436 @@ noclamp:
 	VZEROUPPER
 	RET
 
+// func kernAVX2Nx1x1(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx1x1(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	ADDQ R12, AX
+	ADDQ $4, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx1x2(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx1x2(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	ADDQ R12, AX
+	ADDQ $8, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx1x3(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx1x3(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VBROADCASTSS 8(BX), Y12
+	VFMADD231PS (AX), Y12, Y2
+	ADDQ R12, AX
+	ADDQ $12, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j2lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s0j2nobeta
+	VFMADD231SS (R8), X12, X2
+s0j2nobeta:
+	TESTL $2, R9
+	JZ s0j2norowbias
+	VADDSS 0(R10)(BX*4), X2, X2
+s0j2norowbias:
+	TESTL $4, R9
+	JZ s0j2nocolbias
+	VADDSS 8(R11), X2, X2
+s0j2nocolbias:
+	TESTL $8, R9
+	JZ s0j2noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s0j2noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j2lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx1x4(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx1x4(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VBROADCASTSS 8(BX), Y12
+	VFMADD231PS (AX), Y12, Y2
+	VBROADCASTSS 12(BX), Y12
+	VFMADD231PS (AX), Y12, Y3
+	ADDQ R12, AX
+	ADDQ $16, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j2lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s0j2nobeta
+	VFMADD231SS (R8), X12, X2
+s0j2nobeta:
+	TESTL $2, R9
+	JZ s0j2norowbias
+	VADDSS 0(R10)(BX*4), X2, X2
+s0j2norowbias:
+	TESTL $4, R9
+	JZ s0j2nocolbias
+	VADDSS 8(R11), X2, X2
+s0j2nocolbias:
+	TESTL $8, R9
+	JZ s0j2noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s0j2noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j2lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 12(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j3lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s0j3nobeta
+	VFMADD231SS (R8), X12, X3
+s0j3nobeta:
+	TESTL $2, R9
+	JZ s0j3norowbias
+	VADDSS 0(R10)(BX*4), X3, X3
+s0j3norowbias:
+	TESTL $4, R9
+	JZ s0j3nocolbias
+	VADDSS 12(R11), X3, X3
+s0j3nocolbias:
+	TESTL $8, R9
+	JZ s0j3noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s0j3noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j3lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx2x1(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx2x1(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y1
+	ADDQ R12, AX
+	ADDQ $4, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X1
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X1, X1
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X1, X1
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s1j0noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx2x2(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx2x2(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y2
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VFMADD231PS (AX)(R13*1), Y12, Y3
+	ADDQ R12, AX
+	ADDQ $8, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X2
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X2, X2
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X2, X2
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s1j0noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j1lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s1j1nobeta
+	VFMADD231SS (R8), X12, X3
+s1j1nobeta:
+	TESTL $2, R9
+	JZ s1j1norowbias
+	VADDSS 24(R10)(BX*4), X3, X3
+s1j1norowbias:
+	TESTL $4, R9
+	JZ s1j1nocolbias
+	VADDSS 4(R11), X3, X3
+s1j1nocolbias:
+	TESTL $8, R9
+	JZ s1j1noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s1j1noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j1lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx2x3(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx2x3(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y3
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VFMADD231PS (AX)(R13*1), Y12, Y4
+	VBROADCASTSS 8(BX), Y12
+	VFMADD231PS (AX), Y12, Y2
+	VFMADD231PS (AX)(R13*1), Y12, Y5
+	ADDQ R12, AX
+	ADDQ $12, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j2lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s0j2nobeta
+	VFMADD231SS (R8), X12, X2
+s0j2nobeta:
+	TESTL $2, R9
+	JZ s0j2norowbias
+	VADDSS 0(R10)(BX*4), X2, X2
+s0j2norowbias:
+	TESTL $4, R9
+	JZ s0j2nocolbias
+	VADDSS 8(R11), X2, X2
+s0j2nocolbias:
+	TESTL $8, R9
+	JZ s0j2noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s0j2noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j2lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X3
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X3, X3
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X3, X3
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s1j0noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y4, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j1lane:
+	VMOVSS 0(SP)(BX*4), X4
+	VMULSS X14, X4, X4
+	TESTL $1, R9
+	JZ s1j1nobeta
+	VFMADD231SS (R8), X12, X4
+s1j1nobeta:
+	TESTL $2, R9
+	JZ s1j1norowbias
+	VADDSS 24(R10)(BX*4), X4, X4
+s1j1norowbias:
+	TESTL $4, R9
+	JZ s1j1nocolbias
+	VADDSS 4(R11), X4, X4
+s1j1nocolbias:
+	TESTL $8, R9
+	JZ s1j1noclamp
+	VMAXSS X4, X13, X4
+	VMINSS X4, X15, X4
+s1j1noclamp:
+	VMOVSS X4, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j1lane
+	VMOVUPS Y5, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j2lane:
+	VMOVSS 0(SP)(BX*4), X5
+	VMULSS X14, X5, X5
+	TESTL $1, R9
+	JZ s1j2nobeta
+	VFMADD231SS (R8), X12, X5
+s1j2nobeta:
+	TESTL $2, R9
+	JZ s1j2norowbias
+	VADDSS 24(R10)(BX*4), X5, X5
+s1j2norowbias:
+	TESTL $4, R9
+	JZ s1j2nocolbias
+	VADDSS 8(R11), X5, X5
+s1j2nocolbias:
+	TESTL $8, R9
+	JZ s1j2noclamp
+	VMAXSS X5, X13, X5
+	VMINSS X5, X15, X5
+s1j2noclamp:
+	VMOVSS X5, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j2lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx2x4(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx2x4(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y4
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VFMADD231PS (AX)(R13*1), Y12, Y5
+	VBROADCASTSS 8(BX), Y12
+	VFMADD231PS (AX), Y12, Y2
+	VFMADD231PS (AX)(R13*1), Y12, Y6
+	VBROADCASTSS 12(BX), Y12
+	VFMADD231PS (AX), Y12, Y3
+	VFMADD231PS (AX)(R13*1), Y12, Y7
+	ADDQ R12, AX
+	ADDQ $16, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j2lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s0j2nobeta
+	VFMADD231SS (R8), X12, X2
+s0j2nobeta:
+	TESTL $2, R9
+	JZ s0j2norowbias
+	VADDSS 0(R10)(BX*4), X2, X2
+s0j2norowbias:
+	TESTL $4, R9
+	JZ s0j2nocolbias
+	VADDSS 8(R11), X2, X2
+s0j2nocolbias:
+	TESTL $8, R9
+	JZ s0j2noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s0j2noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j2lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 12(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j3lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s0j3nobeta
+	VFMADD231SS (R8), X12, X3
+s0j3nobeta:
+	TESTL $2, R9
+	JZ s0j3norowbias
+	VADDSS 0(R10)(BX*4), X3, X3
+s0j3norowbias:
+	TESTL $4, R9
+	JZ s0j3nocolbias
+	VADDSS 12(R11), X3, X3
+s0j3nocolbias:
+	TESTL $8, R9
+	JZ s0j3noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s0j3noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j3lane
+	VMOVUPS Y4, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X4
+	VMULSS X14, X4, X4
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X4
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X4, X4
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X4, X4
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X4, X13, X4
+	VMINSS X4, X15, X4
+s1j0noclamp:
+	VMOVSS X4, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y5, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j1lane:
+	VMOVSS 0(SP)(BX*4), X5
+	VMULSS X14, X5, X5
+	TESTL $1, R9
+	JZ s1j1nobeta
+	VFMADD231SS (R8), X12, X5
+s1j1nobeta:
+	TESTL $2, R9
+	JZ s1j1norowbias
+	VADDSS 24(R10)(BX*4), X5, X5
+s1j1norowbias:
+	TESTL $4, R9
+	JZ s1j1nocolbias
+	VADDSS 4(R11), X5, X5
+s1j1nocolbias:
+	TESTL $8, R9
+	JZ s1j1noclamp
+	VMAXSS X5, X13, X5
+	VMINSS X5, X15, X5
+s1j1noclamp:
+	VMOVSS X5, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j1lane
+	VMOVUPS Y6, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j2lane:
+	VMOVSS 0(SP)(BX*4), X6
+	VMULSS X14, X6, X6
+	TESTL $1, R9
+	JZ s1j2nobeta
+	VFMADD231SS (R8), X12, X6
+s1j2nobeta:
+	TESTL $2, R9
+	JZ s1j2norowbias
+	VADDSS 24(R10)(BX*4), X6, X6
+s1j2norowbias:
+	TESTL $4, R9
+	JZ s1j2nocolbias
+	VADDSS 8(R11), X6, X6
+s1j2nocolbias:
+	TESTL $8, R9
+	JZ s1j2noclamp
+	VMAXSS X6, X13, X6
+	VMINSS X6, X15, X6
+s1j2noclamp:
+	VMOVSS X6, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j2lane
+	VMOVUPS Y7, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 12(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j3lane:
+	VMOVSS 0(SP)(BX*4), X7
+	VMULSS X14, X7, X7
+	TESTL $1, R9
+	JZ s1j3nobeta
+	VFMADD231SS (R8), X12, X7
+s1j3nobeta:
+	TESTL $2, R9
+	JZ s1j3norowbias
+	VADDSS 24(R10)(BX*4), X7, X7
+s1j3norowbias:
+	TESTL $4, R9
+	JZ s1j3nocolbias
+	VADDSS 12(R11), X7, X7
+s1j3nocolbias:
+	TESTL $8, R9
+	JZ s1j3noclamp
+	VMAXSS X7, X13, X7
+	VMINSS X7, X15, X7
+s1j3noclamp:
+	VMOVSS X7, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j3lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx3x1(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx3x1(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y1
+	VFMADD231PS (AX)(R13*2), Y12, Y2
+	ADDQ R12, AX
+	ADDQ $4, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X1
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X1, X1
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X1, X1
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s1j0noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j0lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s2j0nobeta
+	VFMADD231SS (R8), X12, X2
+s2j0nobeta:
+	TESTL $2, R9
+	JZ s2j0norowbias
+	VADDSS 48(R10)(BX*4), X2, X2
+s2j0norowbias:
+	TESTL $4, R9
+	JZ s2j0nocolbias
+	VADDSS 0(R11), X2, X2
+s2j0nocolbias:
+	TESTL $8, R9
+	JZ s2j0noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s2j0noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j0lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx3x2(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx3x2(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y2
+	VFMADD231PS (AX)(R13*2), Y12, Y4
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VFMADD231PS (AX)(R13*1), Y12, Y3
+	VFMADD231PS (AX)(R13*2), Y12, Y5
+	ADDQ R12, AX
+	ADDQ $8, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X2
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X2, X2
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X2, X2
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s1j0noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j1lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s1j1nobeta
+	VFMADD231SS (R8), X12, X3
+s1j1nobeta:
+	TESTL $2, R9
+	JZ s1j1norowbias
+	VADDSS 24(R10)(BX*4), X3, X3
+s1j1norowbias:
+	TESTL $4, R9
+	JZ s1j1nocolbias
+	VADDSS 4(R11), X3, X3
+s1j1nocolbias:
+	TESTL $8, R9
+	JZ s1j1noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s1j1noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j1lane
+	VMOVUPS Y4, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j0lane:
+	VMOVSS 0(SP)(BX*4), X4
+	VMULSS X14, X4, X4
+	TESTL $1, R9
+	JZ s2j0nobeta
+	VFMADD231SS (R8), X12, X4
+s2j0nobeta:
+	TESTL $2, R9
+	JZ s2j0norowbias
+	VADDSS 48(R10)(BX*4), X4, X4
+s2j0norowbias:
+	TESTL $4, R9
+	JZ s2j0nocolbias
+	VADDSS 0(R11), X4, X4
+s2j0nocolbias:
+	TESTL $8, R9
+	JZ s2j0noclamp
+	VMAXSS X4, X13, X4
+	VMINSS X4, X15, X4
+s2j0noclamp:
+	VMOVSS X4, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j0lane
+	VMOVUPS Y5, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j1lane:
+	VMOVSS 0(SP)(BX*4), X5
+	VMULSS X14, X5, X5
+	TESTL $1, R9
+	JZ s2j1nobeta
+	VFMADD231SS (R8), X12, X5
+s2j1nobeta:
+	TESTL $2, R9
+	JZ s2j1norowbias
+	VADDSS 48(R10)(BX*4), X5, X5
+s2j1norowbias:
+	TESTL $4, R9
+	JZ s2j1nocolbias
+	VADDSS 4(R11), X5, X5
+s2j1nocolbias:
+	TESTL $8, R9
+	JZ s2j1noclamp
+	VMAXSS X5, X13, X5
+	VMINSS X5, X15, X5
+s2j1noclamp:
+	VMOVSS X5, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j1lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx3x3(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx3x3(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y3
+	VFMADD231PS (AX)(R13*2), Y12, Y6
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VFMADD231PS (AX)(R13*1), Y12, Y4
+	VFMADD231PS (AX)(R13*2), Y12, Y7
+	VBROADCASTSS 8(BX), Y12
+	VFMADD231PS (AX), Y12, Y2
+	VFMADD231PS (AX)(R13*1), Y12, Y5
+	VFMADD231PS (AX)(R13*2), Y12, Y8
+	ADDQ R12, AX
+	ADDQ $12, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j2lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s0j2nobeta
+	VFMADD231SS (R8), X12, X2
+s0j2nobeta:
+	TESTL $2, R9
+	JZ s0j2norowbias
+	VADDSS 0(R10)(BX*4), X2, X2
+s0j2norowbias:
+	TESTL $4, R9
+	JZ s0j2nocolbias
+	VADDSS 8(R11), X2, X2
+s0j2nocolbias:
+	TESTL $8, R9
+	JZ s0j2noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s0j2noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j2lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X3
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X3, X3
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X3, X3
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s1j0noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y4, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j1lane:
+	VMOVSS 0(SP)(BX*4), X4
+	VMULSS X14, X4, X4
+	TESTL $1, R9
+	JZ s1j1nobeta
+	VFMADD231SS (R8), X12, X4
+s1j1nobeta:
+	TESTL $2, R9
+	JZ s1j1norowbias
+	VADDSS 24(R10)(BX*4), X4, X4
+s1j1norowbias:
+	TESTL $4, R9
+	JZ s1j1nocolbias
+	VADDSS 4(R11), X4, X4
+s1j1nocolbias:
+	TESTL $8, R9
+	JZ s1j1noclamp
+	VMAXSS X4, X13, X4
+	VMINSS X4, X15, X4
+s1j1noclamp:
+	VMOVSS X4, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j1lane
+	VMOVUPS Y5, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j2lane:
+	VMOVSS 0(SP)(BX*4), X5
+	VMULSS X14, X5, X5
+	TESTL $1, R9
+	JZ s1j2nobeta
+	VFMADD231SS (R8), X12, X5
+s1j2nobeta:
+	TESTL $2, R9
+	JZ s1j2norowbias
+	VADDSS 24(R10)(BX*4), X5, X5
+s1j2norowbias:
+	TESTL $4, R9
+	JZ s1j2nocolbias
+	VADDSS 8(R11), X5, X5
+s1j2nocolbias:
+	TESTL $8, R9
+	JZ s1j2noclamp
+	VMAXSS X5, X13, X5
+	VMINSS X5, X15, X5
+s1j2noclamp:
+	VMOVSS X5, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j2lane
+	VMOVUPS Y6, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j0lane:
+	VMOVSS 0(SP)(BX*4), X6
+	VMULSS X14, X6, X6
+	TESTL $1, R9
+	JZ s2j0nobeta
+	VFMADD231SS (R8), X12, X6
+s2j0nobeta:
+	TESTL $2, R9
+	JZ s2j0norowbias
+	VADDSS 48(R10)(BX*4), X6, X6
+s2j0norowbias:
+	TESTL $4, R9
+	JZ s2j0nocolbias
+	VADDSS 0(R11), X6, X6
+s2j0nocolbias:
+	TESTL $8, R9
+	JZ s2j0noclamp
+	VMAXSS X6, X13, X6
+	VMINSS X6, X15, X6
+s2j0noclamp:
+	VMOVSS X6, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j0lane
+	VMOVUPS Y7, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j1lane:
+	VMOVSS 0(SP)(BX*4), X7
+	VMULSS X14, X7, X7
+	TESTL $1, R9
+	JZ s2j1nobeta
+	VFMADD231SS (R8), X12, X7
+s2j1nobeta:
+	TESTL $2, R9
+	JZ s2j1norowbias
+	VADDSS 48(R10)(BX*4), X7, X7
+s2j1norowbias:
+	TESTL $4, R9
+	JZ s2j1nocolbias
+	VADDSS 4(R11), X7, X7
+s2j1nocolbias:
+	TESTL $8, R9
+	JZ s2j1noclamp
+	VMAXSS X7, X13, X7
+	VMINSS X7, X15, X7
+s2j1noclamp:
+	VMOVSS X7, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j1lane
+	VMOVUPS Y8, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j2lane:
+	VMOVSS 0(SP)(BX*4), X8
+	VMULSS X14, X8, X8
+	TESTL $1, R9
+	JZ s2j2nobeta
+	VFMADD231SS (R8), X12, X8
+s2j2nobeta:
+	TESTL $2, R9
+	JZ s2j2norowbias
+	VADDSS 48(R10)(BX*4), X8, X8
+s2j2norowbias:
+	TESTL $4, R9
+	JZ s2j2nocolbias
+	VADDSS 8(R11), X8, X8
+s2j2nocolbias:
+	TESTL $8, R9
+	JZ s2j2noclamp
+	VMAXSS X8, X13, X8
+	VMINSS X8, X15, X8
+s2j2noclamp:
+	VMOVSS X8, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j2lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx3x4(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx3x4(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y4
+	VFMADD231PS (AX)(R13*2), Y12, Y8
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VFMADD231PS (AX)(R13*1), Y12, Y5
+	VFMADD231PS (AX)(R13*2), Y12, Y9
+	VBROADCASTSS 8(BX), Y12
+	VFMADD231PS (AX), Y12, Y2
+	VFMADD231PS (AX)(R13*1), Y12, Y6
+	VFMADD231PS (AX)(R13*2), Y12, Y10
+	VBROADCASTSS 12(BX), Y12
+	VFMADD231PS (AX), Y12, Y3
+	VFMADD231PS (AX)(R13*1), Y12, Y7
+	VFMADD231PS (AX)(R13*2), Y12, Y11
+	ADDQ R12, AX
+	ADDQ $16, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j2lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s0j2nobeta
+	VFMADD231SS (R8), X12, X2
+s0j2nobeta:
+	TESTL $2, R9
+	JZ s0j2norowbias
+	VADDSS 0(R10)(BX*4), X2, X2
+s0j2norowbias:
+	TESTL $4, R9
+	JZ s0j2nocolbias
+	VADDSS 8(R11), X2, X2
+s0j2nocolbias:
+	TESTL $8, R9
+	JZ s0j2noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s0j2noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j2lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 12(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j3lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s0j3nobeta
+	VFMADD231SS (R8), X12, X3
+s0j3nobeta:
+	TESTL $2, R9
+	JZ s0j3norowbias
+	VADDSS 0(R10)(BX*4), X3, X3
+s0j3norowbias:
+	TESTL $4, R9
+	JZ s0j3nocolbias
+	VADDSS 12(R11), X3, X3
+s0j3nocolbias:
+	TESTL $8, R9
+	JZ s0j3noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s0j3noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j3lane
+	VMOVUPS Y4, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X4
+	VMULSS X14, X4, X4
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X4
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X4, X4
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X4, X4
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X4, X13, X4
+	VMINSS X4, X15, X4
+s1j0noclamp:
+	VMOVSS X4, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y5, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j1lane:
+	VMOVSS 0(SP)(BX*4), X5
+	VMULSS X14, X5, X5
+	TESTL $1, R9
+	JZ s1j1nobeta
+	VFMADD231SS (R8), X12, X5
+s1j1nobeta:
+	TESTL $2, R9
+	JZ s1j1norowbias
+	VADDSS 24(R10)(BX*4), X5, X5
+s1j1norowbias:
+	TESTL $4, R9
+	JZ s1j1nocolbias
+	VADDSS 4(R11), X5, X5
+s1j1nocolbias:
+	TESTL $8, R9
+	JZ s1j1noclamp
+	VMAXSS X5, X13, X5
+	VMINSS X5, X15, X5
+s1j1noclamp:
+	VMOVSS X5, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j1lane
+	VMOVUPS Y6, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j2lane:
+	VMOVSS 0(SP)(BX*4), X6
+	VMULSS X14, X6, X6
+	TESTL $1, R9
+	JZ s1j2nobeta
+	VFMADD231SS (R8), X12, X6
+s1j2nobeta:
+	TESTL $2, R9
+	JZ s1j2norowbias
+	VADDSS 24(R10)(BX*4), X6, X6
+s1j2norowbias:
+	TESTL $4, R9
+	JZ s1j2nocolbias
+	VADDSS 8(R11), X6, X6
+s1j2nocolbias:
+	TESTL $8, R9
+	JZ s1j2noclamp
+	VMAXSS X6, X13, X6
+	VMINSS X6, X15, X6
+s1j2noclamp:
+	VMOVSS X6, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j2lane
+	VMOVUPS Y7, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 12(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j3lane:
+	VMOVSS 0(SP)(BX*4), X7
+	VMULSS X14, X7, X7
+	TESTL $1, R9
+	JZ s1j3nobeta
+	VFMADD231SS (R8), X12, X7
+s1j3nobeta:
+	TESTL $2, R9
+	JZ s1j3norowbias
+	VADDSS 24(R10)(BX*4), X7, X7
+s1j3norowbias:
+	TESTL $4, R9
+	JZ s1j3nocolbias
+	VADDSS 12(R11), X7, X7
+s1j3nocolbias:
+	TESTL $8, R9
+	JZ s1j3noclamp
+	VMAXSS X7, X13, X7
+	VMINSS X7, X15, X7
+s1j3noclamp:
+	VMOVSS X7, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j3lane
+	VMOVUPS Y8, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j0lane:
+	VMOVSS 0(SP)(BX*4), X8
+	VMULSS X14, X8, X8
+	TESTL $1, R9
+	JZ s2j0nobeta
+	VFMADD231SS (R8), X12, X8
+s2j0nobeta:
+	TESTL $2, R9
+	JZ s2j0norowbias
+	VADDSS 48(R10)(BX*4), X8, X8
+s2j0norowbias:
+	TESTL $4, R9
+	JZ s2j0nocolbias
+	VADDSS 0(R11), X8, X8
+s2j0nocolbias:
+	TESTL $8, R9
+	JZ s2j0noclamp
+	VMAXSS X8, X13, X8
+	VMINSS X8, X15, X8
+s2j0noclamp:
+	VMOVSS X8, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j0lane
+	VMOVUPS Y9, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j1lane:
+	VMOVSS 0(SP)(BX*4), X9
+	VMULSS X14, X9, X9
+	TESTL $1, R9
+	JZ s2j1nobeta
+	VFMADD231SS (R8), X12, X9
+s2j1nobeta:
+	TESTL $2, R9
+	JZ s2j1norowbias
+	VADDSS 48(R10)(BX*4), X9, X9
+s2j1norowbias:
+	TESTL $4, R9
+	JZ s2j1nocolbias
+	VADDSS 4(R11), X9, X9
+s2j1nocolbias:
+	TESTL $8, R9
+	JZ s2j1noclamp
+	VMAXSS X9, X13, X9
+	VMINSS X9, X15, X9
+s2j1noclamp:
+	VMOVSS X9, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j1lane
+	VMOVUPS Y10, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j2lane:
+	VMOVSS 0(SP)(BX*4), X10
+	VMULSS X14, X10, X10
+	TESTL $1, R9
+	JZ s2j2nobeta
+	VFMADD231SS (R8), X12, X10
+s2j2nobeta:
+	TESTL $2, R9
+	JZ s2j2norowbias
+	VADDSS 48(R10)(BX*4), X10, X10
+s2j2norowbias:
+	TESTL $4, R9
+	JZ s2j2nocolbias
+	VADDSS 8(R11), X10, X10
+s2j2nocolbias:
+	TESTL $8, R9
+	JZ s2j2noclamp
+	VMAXSS X10, X13, X10
+	VMINSS X10, X15, X10
+s2j2noclamp:
+	VMOVSS X10, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j2lane
+	VMOVUPS Y11, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 12(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j3lane:
+	VMOVSS 0(SP)(BX*4), X11
+	VMULSS X14, X11, X11
+	TESTL $1, R9
+	JZ s2j3nobeta
+	VFMADD231SS (R8), X12, X11
+s2j3nobeta:
+	TESTL $2, R9
+	JZ s2j3norowbias
+	VADDSS 48(R10)(BX*4), X11, X11
+s2j3norowbias:
+	TESTL $4, R9
+	JZ s2j3nocolbias
+	VADDSS 12(R11), X11, X11
+s2j3nocolbias:
+	TESTL $8, R9
+	JZ s2j3noclamp
+	VMAXSS X11, X13, X11
+	VMINSS X11, X15, X11
+s2j3noclamp:
+	VMOVSS X11, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j3lane
+	VZEROUPPER
+	RET
+
 // func kernAVX2x1x16(k int, a, b, c *float32, ldc int, p *kparams)
 TEXT ·kernAVX2x1x16(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX

@@ -26,7 +26,7 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 		checkMatrix("A", m, k, a, lda)
 	}
 	ks := current.Load()
-	pa := &PackedA{ks: ks, m: m, k: k, data: make([]float32, m*k), ld: m}
+	pa := &PackedA{ks: ks, m: m, k: k, data: make([]float32, m*k, m*k+packSlack), ld: m}
 	kc := blockDepth(k, ks.kc)
 	for k0 := 0; k0 < k; k0 += kc {
 		kb := min(kc, k-k0)
@@ -34,6 +34,11 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 	}
 	return pa
 }
+
+// packSlack is the room past the end of a packed A buffer that kernels
+// may read (not use): the AVX2 narrow kernels load eight floats of a
+// sliver of fewer rows a k step.
+const packSlack = 8
 
 // Dims returns the dimensions of op(A): m rows and k columns.
 func (pa *PackedA) Dims() (m, k int) { return pa.m, pa.k }

@@ -89,6 +89,9 @@ const (
 const (
 	narrowS = 4
 	narrowW = 4
+	// The AVX2 narrow kernels: at most narrowS256 slivers of mr256 rows
+	// and narrowW columns (one accumulator each, plus a broadcast).
+	narrowS256 = 3
 )
 
 // Parameters of the AVX-512 and AVX2 families.
@@ -409,6 +412,106 @@ func (g *gen) avx512Offs(mr int) {
 	g.epilogue512(mr, nv)
 }
 
+func kernName256Narrow(s, w int) string {
+	return fmt.Sprintf("kernAVX2Nx%dx%d", s, w)
+}
+
+// avx2Narrow emits the AVX2 kernel of the last nw columns of ns packed A
+// slivers (p.rows rows each, p.rows <= 6): one ymm accumulator per sliver
+// and column, lanes for rows, in Y0..; B broadcast into Y12 one column at
+// a time; A read straight from memory, eight floats a sliver and k step
+// (the packed buffers have slack past their end for the two to seven
+// floats beyond the last step). Each element is summed over k in order
+// with one fused multiply-add a step, as the tiles do, so that the two
+// give the same bits; the epilogue, also in the tiles' order, goes
+// through the stack one lane at a time (AVX2 has no scatter).
+func (g *gen) avx2Narrow(ns, nw int) {
+	name := kernName256Narrow(ns, nw)
+	fmt.Fprintf(&g.buf, "\n// func %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name)
+	fmt.Fprintf(&g.buf, "TEXT ·%s(SB), NOSPLIT, $32-48\n", name)
+	g.p("MOVQ k+0(FP), CX")
+	g.p("MOVQ a+8(FP), AX")
+	g.p("MOVQ b+16(FP), BX")
+	g.p("MOVQ c+24(FP), DI")
+	g.p("MOVQ ldc+32(FP), SI")
+	g.p("MOVQ p+40(FP), DX")
+	g.p("SHLQ $2, SI")
+	acc := func(s, j int) string { return fmt.Sprintf("Y%d", s*nw+j) }
+	for s := 0; s < ns; s++ {
+		for j := 0; j < nw; j++ {
+			g.p("VXORPS %[1]s, %[1]s, %[1]s", acc(s, j))
+		}
+	}
+	// R12: bytes a k step of a sliver; R13: bytes a sliver.
+	g.p("MOVQ %d(DX), R12", offRows)
+	g.p("SHLQ $2, R12")
+	g.p("MOVQ R12, R13")
+	g.p("IMULQ CX, R13")
+	sliver := []string{"(AX)", "(AX)(R13*1)", "(AX)(R13*2)"}
+	g.p("TESTQ CX, CX")
+	g.p("JZ epilogue")
+	g.label("loop")
+	for j := 0; j < nw; j++ {
+		g.p("VBROADCASTSS %d(BX), Y12", 4*j)
+		for s := 0; s < ns; s++ {
+			g.p("VFMADD231PS %s, Y12, %s", sliver[s], acc(s, j))
+		}
+	}
+	g.p("ADDQ R12, AX")
+	g.p("ADDQ $%d, BX", 4*nw)
+	g.p("DECQ CX")
+	g.p("JNZ loop")
+	g.label("epilogue")
+	g.p("MOVL %d(DX), R9", offFlags)
+	g.p("VMOVSS %d(DX), X12", offBeta)
+	g.p("VMOVSS %d(DX), X13", offLo)
+	g.p("VMOVSS %d(DX), X14", offAlpha)
+	g.p("VMOVSS %d(DX), X15", offHi)
+	g.p("MOVQ %d(DX), CX", offRows)
+	for s := 0; s < ns; s++ {
+		for j := 0; j < nw; j++ {
+			l := fmt.Sprintf("s%dj%d", s, j)
+			g.p("VMOVUPS %s, 0(SP)", acc(s, j))
+			// R8: C at row 6s, column j; R10: rowBias from row 6s;
+			// R11: colBias at column j; BX: the lane.
+			g.p("MOVQ SI, R10")
+			g.p("IMULQ $%d, R10", mr256*s)
+			g.p("LEAQ %d(DI)(R10*1), R8", 4*j)
+			g.p("MOVQ %d(DX), R10", offRowBias)
+			g.p("MOVQ %d(DX), R11", offColBias)
+			g.p("XORQ BX, BX")
+			g.label(l + "lane")
+			x := fmt.Sprintf("X%d", s*nw+j) // the lane, in the freed accumulator
+			g.p("VMOVSS 0(SP)(BX*4), %s", x)
+			g.p("VMULSS X14, %[1]s, %[1]s", x)
+			g.p("TESTL $%d, R9", flagLoadC)
+			g.p("JZ %snobeta", l)
+			g.p("VFMADD231SS (R8), X12, %s", x)
+			g.label(l + "nobeta")
+			g.p("TESTL $%d, R9", flagRowBias)
+			g.p("JZ %snorowbias", l)
+			g.p("VADDSS %d(R10)(BX*4), %[2]s, %[2]s", 4*mr256*s, x)
+			g.label(l + "norowbias")
+			g.p("TESTL $%d, R9", flagColBias)
+			g.p("JZ %snocolbias", l)
+			g.p("VADDSS %d(R11), %[2]s, %[2]s", 4*j, x)
+			g.label(l + "nocolbias")
+			g.p("TESTL $%d, R9", flagClamp)
+			g.p("JZ %snoclamp", l)
+			g.p("VMAXSS %[1]s, X13, %[1]s", x)
+			g.p("VMINSS %[1]s, X15, %[1]s", x)
+			g.label(l + "noclamp")
+			g.p("VMOVSS %s, (R8)", x)
+			g.p("ADDQ SI, R8")
+			g.p("INCQ BX")
+			g.p("CMPQ BX, CX")
+			g.p("JLT %slane", l)
+		}
+	}
+	g.p("VZEROUPPER")
+	g.p("RET")
+}
+
 func kernName512Narrow(s, w int) string {
 	return fmt.Sprintf("kernAVX512Nx%dx%d", s, w)
 }
@@ -670,6 +773,14 @@ func goDecls() []byte {
 		namesOffs = append(namesOffs, name)
 		fmt.Fprintf(&b, "\n// %s computes an %dx32 tile with AVX-512 from packed A and\n// B rows at offsets.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, mr, name)
 	}
+	var names256Narrow [narrowS256][narrowW]string
+	for ns := 1; ns <= narrowS256; ns++ {
+		for nw := 1; nw <= narrowW; nw++ {
+			name := kernName256Narrow(ns, nw)
+			names256Narrow[ns-1][nw-1] = name
+			fmt.Fprintf(&b, "\n// %s computes the last %d columns of %d packed A\n// slivers with AVX2.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, nw, ns, name)
+		}
+	}
 	var namesNarrow [narrowS][narrowW]string
 	for ns := 1; ns <= narrowS; ns++ {
 		for nw := 1; nw <= narrowW; nw++ {
@@ -720,6 +831,18 @@ func goDecls() []byte {
 	b.WriteString("}\n")
 	fmt.Fprintf(&b, "\n// avx512NarrowKernels[s][w] computes the last w+1 columns of s+1 packed A\n// slivers (kparams.rows rows each).\nvar avx512NarrowKernels = [%d][%d]asmKernel{\n", narrowS, narrowW)
 	for _, row := range namesNarrow {
+		b.WriteString("\t{")
+		for i, n := range row {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(n)
+		}
+		b.WriteString("},\n")
+	}
+	b.WriteString("}\n")
+	fmt.Fprintf(&b, "\n// avx2NarrowKernels[s][w] computes the last w+1 columns of s+1 packed A\n// slivers (kparams.rows rows each).\nvar avx2NarrowKernels = [%d][%d]asmKernel{\n", narrowS256, narrowW)
+	for _, row := range names256Narrow {
 		b.WriteString("\t{")
 		for i, n := range row {
 			if i > 0 {
@@ -932,6 +1055,11 @@ func main() {
 	for ns := 1; ns <= narrowS; ns++ {
 		for nw := 1; nw <= narrowW; nw++ {
 			g.avx512Narrow(ns, nw)
+		}
+	}
+	for ns := 1; ns <= narrowS256; ns++ {
+		for nw := 1; nw <= narrowW; nw++ {
+			g.avx2Narrow(ns, nw)
 		}
 	}
 	for _, direct := range []bool{false, true} {
