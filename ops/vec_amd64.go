@@ -56,8 +56,21 @@ func evens(dst, src []float32) {
 		evensAVX512(&dst[0], &src[:2*n-1][0], n)
 		return
 	}
-	evensGo(dst, src)
+	done := 0
+	if useDwAVX2 && n > 8 {
+		// Whole vectors read 16 elements per 8 outputs: those that end
+		// within the 2n-1 there are.
+		done = (n - 1) &^ 7
+		evensAVX2(&dst[0], &src[:2*done][0], done)
+	}
+	evensGo(dst[done:], src[2*done:])
 }
+
+// evensAVX2 sets dst[i] = src[2i] for i in [0, n), n a multiple of 8,
+// reading 2n elements of src.
+//
+//go:noescape
+func evensAVX2(dst, src *float32, n int)
 
 // sum64AVX512 returns the sum of x[0, n) in float64.
 //
