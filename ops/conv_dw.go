@@ -36,8 +36,18 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 	if ep.clamp {
 		cl, ch = ep.lo, ep.hi
 	}
+	// Where the padded path is taken, stride 1 without a residual runs
+	// straight from the input planes when there is a kernel for it.
+	var dmasks []int32
+	if padded && mg == 1 && ep.residual == nil && dwDirectOK(g) {
+		dmasks = dwDirMasks(g)
+	}
 	crewFor(ctx, s.n*s.m, max(1, 1<<14/(ks*p+1)), func(lo, hi int) {
 		if many && convDepthwiseMany(l, s, x, w, y, ep, lo, hi, cl, ch) {
+			return
+		}
+		if dmasks != nil {
+			dwDirect(s, x, w, y, ep, lo, hi, dmasks)
 			return
 		}
 		buf := getScratch(bufLen)

@@ -398,3 +398,99 @@ func dwVecPlane(g *winGeom, xc, wm []float32, b float32, yp []float32, ep *convE
 	dwPlaneS2AVX2(&a)
 	return true
 }
+
+// dwDirArgs is the arguments of dwDirectS1AVX2; keep the offsets in
+// conv_dw_avx2_amd64.s in step. The kernel moves x, y, w and b (and
+// counts planes down) as it goes.
+type dwDirArgs struct {
+	x        *float32 // 0: the first input plane
+	y        *float32 // 8: the first output plane
+	w        *float32 // 16: its nine weights, the next plane's after them
+	b        *float32 // 24: its bias
+	bStep    int      // 32: bytes from one plane's bias to the next's (0 or 4)
+	planes   int      // 40: at least 1
+	inPlane  int      // 48: bytes from one input plane to the next
+	full     int      // 56: bytes of a row's whole vectors of outputs
+	rowBytes int      // 64: bytes an input row
+	ih       int      // 72: input rows
+	ow       int      // 80: outputs a row
+	oh       int      // 88: output rows, at least 1
+	pt       int      // 96: padding rows above
+	masks    *int32   // 104: dwDirMasks
+	vecBytes int      // 112: 32 bytes per vector of a row
+	zero     *float32 // 120: a row of zeros
+	colOff   int      // 128: -4*pl bytes
+	lo, hi   float32  // 136, 140: clamp bounds
+}
+
+// dwDirectS1AVX2 computes a.planes output planes of a 3x3 depthwise
+// convolution with stride 1 (one channel per group) straight from the
+// input planes; see the assembly.
+//
+//go:noescape
+func dwDirectS1AVX2(a *dwDirArgs)
+
+// dwZero is the row of zeros dwDirectS1AVX2 reads above and below the
+// input; it limits the rows it takes.
+var dwZero [1024]float32
+
+// dwDirMasks returns the masks of dwDirectS1AVX2 for g: for each vector
+// of eight outputs of a row, the lanes whose tap kw = 0, 1, 2 falls
+// inside the input row, then the lanes of outputs that exist.
+func dwDirMasks(g *winGeom) []int32 {
+	iw, ow, pl := g.in[2], g.out[2], g.pb[2]
+	nv := (ow + 7) / 8
+	m := make([]int32, nv*32)
+	for v := range nv {
+		for i := range 8 {
+			x := 8*v + i
+			if x >= ow {
+				continue
+			}
+			for kw := range 3 {
+				if c := x - pl + kw; c >= 0 && c < iw {
+					m[v*32+kw*8+i] = -1
+				}
+			}
+			m[v*32+24+i] = -1
+		}
+	}
+	return m
+}
+
+// dwDirectOK reports whether dwDirect takes planes of g.
+func dwDirectOK(g *winGeom) bool {
+	return useDwAVX2 && cpu.X86.HasFMA && g.s[1] == 1 && g.in[2] <= len(dwZero) &&
+		g.out[1] > 0 && g.out[2] > 0
+}
+
+// dwDirect computes output planes [lo, hi) of s (one channel per group,
+// no residual, stride 1: dwDirectOK) with dwDirectS1AVX2, one call per
+// image, with the masks of dwDirMasks.
+func dwDirect(s *convShape, x, w, y []float32, ep *convEpilogue, lo, hi int, masks []int32) {
+	g := &s.g
+	inSz, p := g.inSize(), g.outSize()
+	var zeroBias float32
+	a := dwDirArgs{
+		inPlane: 4 * inSz, rowBytes: 4 * g.in[2], ih: g.in[1],
+		ow: g.out[2], oh: g.out[1], pt: g.pb[1],
+		masks: &masks[0], vecBytes: 32 * ((g.out[2] + 7) / 8), full: 32 * (g.out[2] / 8),
+		zero: &dwZero[0], colOff: -4 * g.pb[2], lo: negInf, hi: posInf,
+	}
+	if ep.clamp {
+		a.lo, a.hi = ep.lo, ep.hi
+	}
+	for pl := lo; pl < hi; {
+		m := pl % s.m
+		end := min(hi, pl-m+s.m) // the planes of this image
+		a.x, a.y = &x[pl*inSz:][:(end-pl)*inSz][0], &y[pl*p:][:(end-pl)*p][0]
+		a.w = &w[m*9:][:(end-pl)*9][0]
+		a.b, a.bStep = &zeroBias, 0
+		if ep.bias != nil {
+			a.b, a.bStep = &ep.bias[m:end-pl+m][0], 4
+		}
+		a.planes = end - pl
+		dwDirectS1AVX2(&a)
+		pl = end
+	}
+}

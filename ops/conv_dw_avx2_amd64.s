@@ -159,3 +159,125 @@ evensloop:
 evensdone:
 	VZEROUPPER
 	RET
+
+// DW3TAP loads tap m of the eight outputs under the mask k into t and
+// adds w times it into a.
+#define DW3TAP(m, k, t, w, a) \
+	VMASKMOVPS m, k, t \
+	VFMADD231PS t, w, a
+
+// func dwDirectS1AVX2(a *dwDirArgs)
+//
+// For each of a.planes planes, one output plane of a 3x3 depthwise
+// convolution with stride 1 straight from the input plane: the taps of
+// eight outputs are masked loads (a.masks: per vector, the lanes of the
+// columns kw = 0, 1, 2 inside the input and of the outputs that exist),
+// rows outside the input read a.zero. Fused multiply-adds in the order of
+// dwKernelAVX512 (bias and taps 0, 1, 2, 5, 7 in Y12; taps 3, 4, 6, 8 in
+// Y13), the sum clamped to [a.lo, a.hi].
+TEXT ·dwDirectS1AVX2(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), SI
+	MOVQ 0(SI), R11
+	MOVQ 8(SI), DI
+
+plane:
+	MOVQ 16(SI), AX
+	VBROADCASTSS 0(AX), Y0
+	VBROADCASTSS 4(AX), Y1
+	VBROADCASTSS 8(AX), Y2
+	VBROADCASTSS 12(AX), Y3
+	VBROADCASTSS 16(AX), Y4
+	VBROADCASTSS 20(AX), Y5
+	VBROADCASTSS 24(AX), Y6
+	VBROADCASTSS 28(AX), Y7
+	VBROADCASTSS 32(AX), Y8
+	XORQ R12, R12
+
+orow:
+	// R8-R10: input rows oy-pt+kh (a.zero outside), moved by a.colOff.
+	MOVQ R12, AX
+	SUBQ 96(SI), AX
+	MOVQ 120(SI), R8
+	CMPQ AX, 72(SI)
+	JAE 4(PC)
+	MOVQ AX, BX
+	IMULQ 64(SI), BX
+	LEAQ (R11)(BX*1), R8
+	INCQ AX
+	MOVQ 120(SI), R9
+	CMPQ AX, 72(SI)
+	JAE 4(PC)
+	MOVQ AX, BX
+	IMULQ 64(SI), BX
+	LEAQ (R11)(BX*1), R9
+	INCQ AX
+	MOVQ 120(SI), R10
+	CMPQ AX, 72(SI)
+	JAE 4(PC)
+	MOVQ AX, BX
+	IMULQ 64(SI), BX
+	LEAQ (R11)(BX*1), R10
+	MOVQ 128(SI), AX
+	ADDQ AX, R8
+	ADDQ AX, R9
+	ADDQ AX, R10
+	MOVQ 104(SI), DX
+	XORQ CX, CX
+
+ovec:
+	VMOVUPS 0(DX), Y9
+	VMOVUPS 32(DX), Y10
+	VMOVUPS 64(DX), Y11
+	MOVQ 24(SI), AX
+	VBROADCASTSS (AX), Y12
+	DW3TAP((R8)(CX*1), Y9, Y14, Y0, Y12)
+	VMASKMOVPS (R9)(CX*1), Y9, Y15
+	VMULPS Y15, Y3, Y13
+	DW3TAP(4(R8)(CX*1), Y10, Y14, Y1, Y12)
+	DW3TAP(4(R9)(CX*1), Y10, Y15, Y4, Y13)
+	DW3TAP(8(R8)(CX*1), Y11, Y14, Y2, Y12)
+	DW3TAP((R10)(CX*1), Y9, Y15, Y6, Y13)
+	DW3TAP(8(R9)(CX*1), Y11, Y14, Y5, Y12)
+	DW3TAP(8(R10)(CX*1), Y11, Y15, Y8, Y13)
+	DW3TAP(4(R10)(CX*1), Y10, Y14, Y7, Y12)
+	VADDPS Y13, Y12, Y12
+	VBROADCASTSS 136(SI), Y14
+	VMAXPS Y12, Y14, Y12
+	VBROADCASTSS 140(SI), Y15
+	VMINPS Y12, Y15, Y12
+	// A whole vector, or the last of a row but the plane's last (what
+	// it writes past the row, the next row overwrites), is stored as
+	// is; the plane's last under the mask of the outputs.
+	CMPQ CX, 56(SI)
+	JLT store
+	MOVQ 88(SI), AX
+	DECQ AX
+	CMPQ R12, AX
+	JLT store
+	VMOVUPS 96(DX), Y15
+	VMASKMOVPS Y12, Y15, (DI)(CX*1)
+	JMP stored
+
+store:
+	VMOVUPS Y12, (DI)(CX*1)
+
+stored:
+	ADDQ $32, CX
+	SUBQ $-128, DX
+	CMPQ CX, 112(SI)
+	JLT ovec
+
+	MOVQ 80(SI), AX
+	LEAQ (DI)(AX*4), DI
+	INCQ R12
+	CMPQ R12, 88(SI)
+	JLT orow
+
+	ADDQ 48(SI), R11
+	ADDQ $36, 16(SI)
+	MOVQ 32(SI), AX
+	ADDQ AX, 24(SI)
+	DECQ 40(SI)
+	JNE plane
+	VZEROUPPER
+	RET

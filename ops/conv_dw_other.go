@@ -65,3 +65,14 @@ func dwVecScratch(g *winGeom) int { return 0 }
 func dwVecPlane(g *winGeom, xc, wm []float32, b float32, yp []float32, ep *convEpilogue, buf []float32) bool {
 	return false
 }
+
+// dwDirectOK reports whether dwDirect takes planes of g: never here.
+func dwDirectOK(g *winGeom) bool { return false }
+
+// dwDirMasks is not called where dwDirectOK is false.
+func dwDirMasks(g *winGeom) []int32 { return nil }
+
+// dwDirect is not called where dwDirectOK is false.
+func dwDirect(s *convShape, x, w, y []float32, ep *convEpilogue, lo, hi int, masks []int32) {
+	panic("ops: dwDirect without a kernel")
+}
