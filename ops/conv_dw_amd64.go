@@ -487,7 +487,7 @@ func dwDirect(s *convShape, x, w, y []float32, ep *convEpilogue, lo, hi int, mas
 		a.w = &w[m*9:][:(end-pl)*9][0]
 		a.b, a.bStep = &zeroBias, 0
 		if ep.bias != nil {
-			a.b, a.bStep = &ep.bias[m:end-pl+m][0], 4
+			a.b, a.bStep = &ep.bias[m : end-pl+m][0], 4
 		}
 		a.planes = end - pl
 		dwDirectS1AVX2(&a)
