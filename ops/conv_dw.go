@@ -23,7 +23,7 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 	switch {
 	case dw3x3OK(g) && dwUsePadded:
 		padded = true
-		bufLen = max(dwPaddedScratch(g), dwVecScratch(g))
+		bufLen = dwPaddedScratch(g)
 	case dw3x3OK(g):
 		l = newDwLayout(g)
 		bufLen = l.scratch(ep.residual != nil)
@@ -66,8 +66,6 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 			}
 			wm := w[m*ks : (m+1)*ks]
 			switch {
-			case padded && rp == nil && dwVecPlane(g, xc, wm, b, yp, ep, *buf):
-				continue
 			case padded:
 				convDepthwise3x3Padded(g, xc, wm, b, rp, yp, ep, *buf)
 				continue

@@ -251,154 +251,6 @@ func dwConv3s2(g *winGeom, x, w, bias, y []float32, lo, hi int, cl, ch float32) 
 	return true
 }
 
-// dwPadArgs is the arguments of dwPlaneS1AVX2 and dwPlaneS2AVX2; keep the
-// offsets in conv_dw_avx2_amd64.s in step.
-type dwPadArgs struct {
-	p       [3]*float32 // 0: source rows kh = 0-2 at tap kw = 0 (and kw = 2)
-	q       [3]*float32 // 24: source rows kh = 0-2 at tap kw = 1
-	y       *float32    // 48: the output plane
-	w       *float32    // 56: nine weights
-	b       float32     // 64: bias
-	lo, hi  float32     // 68, 72: clamp bounds
-	ow      int         // 80: outputs a row
-	oh      int         // 88: output rows, at least 1
-	rowStep int         // 96: bytes from one output row's sources to the next's
-	mask    *int32      // 104: the lanes of a row's last vector (ow%8 of them)
-}
-
-// dwPlaneS1AVX2 and dwPlaneS2AVX2 compute one output plane of a 3x3
-// depthwise convolution with stride 1 and 2 from the sources of a (a
-// zero-padded copy of the input, see dwVecPlane): min(max(b + Σ_t
-// w[t]*x_t, lo), hi) with fused multiply-adds in the order of
-// dwKernelAVX512. They read up to eight floats past each source row's
-// last tap.
-//
-//go:noescape
-func dwPlaneS1AVX2(a *dwPadArgs)
-
-//go:noescape
-func dwPlaneS2AVX2(a *dwPadArgs)
-
-// splitAVX2 sets ev[i] = x[2i] and od[i] = x[2i+1] for i in [0, n), n a
-// multiple of 8.
-//
-//go:noescape
-func splitAVX2(ev, od, x *float32, n int)
-
-// dwVecLayout returns the layout of the padded copy of dwVecPlane: rows
-// of rs floats (stride 1: the padded input rows; stride 2: the even
-// columns of each padded row, then in a second plane from odd, the odd
-// ones) and the floats it needs in all.
-func dwVecLayout(g *winGeom) (rs, odd, size int) {
-	oh, ow := g.out[1], g.out[2]
-	if g.s[1] == 1 {
-		rs = ow + 2
-		return rs, 0, (oh+2)*rs + 2*dwVector + 2
-	}
-	rs = ow + 1 + dwVector
-	odd = (2*oh + 1) * rs
-	return rs, odd, 2*odd + dwVector
-}
-
-// dwVecScratch is the scratch dwVecPlane needs.
-func dwVecScratch(g *winGeom) int {
-	_, _, size := dwVecLayout(g)
-	return size
-}
-
-// dwVecPlane computes one output plane of the padded path (see
-// convDepthwise3x3Padded) without a residual on the AVX2 kernels and
-// reports true, or reports false where they are not. The input goes into
-// a zero-padded copy first; with stride 2 its rows are also split into
-// their even and odd columns, so that every tap of eight consecutive
-// outputs is one contiguous load.
-func dwVecPlane(g *winGeom, xc, wm []float32, b float32, yp []float32, ep *convEpilogue, buf []float32) bool {
-	oh, ow := g.out[1], g.out[2]
-	if !useDwAVX2 || !cpu.X86.HasFMA || oh == 0 || ow == 0 {
-		return false
-	}
-	ih, iw := g.in[1], g.in[2]
-	pt, pl := g.pb[1], g.pb[2]
-	rs, odd, size := dwVecLayout(g)
-	pad := buf[:size]
-	a := dwPadArgs{y: &yp[:oh*ow][0], w: &wm[:9][0], b: b, lo: negInf, hi: posInf, ow: ow, oh: oh, mask: &laneMasks[ow%8][0]}
-	if ep.clamp {
-		a.lo, a.hi = ep.lo, ep.hi
-	}
-	if g.s[1] == 1 {
-		rows := oh + 2
-		for r := range rows {
-			d := pad[r*rs : (r+1)*rs]
-			iy := r - pt
-			if iy < 0 || iy >= ih {
-				clear(d)
-				continue
-			}
-			clear(d[:pl])
-			n := copy(d[pl:], xc[iy*iw:(iy+1)*iw])
-			clear(d[pl+n:])
-		}
-		clear(pad[rows*rs:])
-		for kh := range 3 {
-			a.p[kh] = &pad[kh*rs]
-			a.q[kh] = &pad[kh*rs+1]
-		}
-		a.rowStep = 4 * rs
-		dwPlaneS1AVX2(&a)
-		return true
-	}
-	// Stride 2: padded row r, column c is input (r-pt, c-pl); ev[j] is
-	// its column 2j (j <= ow), od[j] column 2j+1 (j < ow).
-	for r := range 2*oh + 1 {
-		ev := pad[r*rs : (r+1)*rs]
-		od := pad[odd+r*rs : odd+(r+1)*rs]
-		iy := r - pt
-		if iy < 0 || iy >= ih {
-			clear(ev)
-			clear(od)
-			continue
-		}
-		x := xc[iy*iw : (iy+1)*iw]
-		// Pairs (x[2i], x[2i+1]): to (ev[i], od[i]) when pl is 0, to
-		// (od[i], ev[i+1]) when pl is 1.
-		n := min(iw/2, ow)
-		e, o := ev, od
-		if pl == 1 {
-			e, o = od, ev[1:]
-			ev[0] = 0
-		}
-		v := n &^ 7
-		if v > 0 {
-			splitAVX2(&e[0], &o[0], &x[0], v)
-		}
-		for i := v; i < n; i++ {
-			e[i], o[i] = x[2*i], x[2*i+1]
-		}
-		get := func(c int) float32 {
-			if c >= 0 && c < iw {
-				return x[c]
-			}
-			return 0
-		}
-		for j := n + pl; j <= ow; j++ {
-			ev[j] = get(2*j - pl)
-		}
-		for j := n; j < ow; j++ {
-			od[j] = get(2*j + 1 - pl)
-		}
-		clear(ev[ow+1:])
-		clear(od[ow:])
-	}
-	clear(pad[2*odd:])
-	for kh := range 3 {
-		a.p[kh] = &pad[kh*rs]
-		a.q[kh] = &pad[odd+kh*rs]
-	}
-	a.rowStep = 8 * rs
-	dwPlaneS2AVX2(&a)
-	return true
-}
-
 // dwDirArgs is the arguments of dwDirectS1AVX2; keep the offsets in
 // conv_dw_avx2_amd64.s in step. The kernel moves x, y, w and b (and
 // counts planes down) as it goes.
@@ -421,6 +273,7 @@ type dwDirArgs struct {
 	zero     *float32 // 120: a row of zeros
 	colOff   int      // 128: -4*pl bytes
 	lo, hi   float32  // 136, 140: clamp bounds
+	plain    int      // 144: rows whose last vector may be stored whole
 }
 
 // dwDirectS1AVX2 computes a.planes output planes of a 3x3 depthwise
@@ -430,29 +283,44 @@ type dwDirArgs struct {
 //go:noescape
 func dwDirectS1AVX2(a *dwDirArgs)
 
+// dwDirectS2AVX2 is dwDirectS1AVX2 for stride 2, with the masks of
+// dwDirMasks for it.
+//
+//go:noescape
+func dwDirectS2AVX2(a *dwDirArgs)
+
 // dwZero is the row of zeros dwDirectS1AVX2 reads above and below the
 // input; it limits the rows it takes.
 var dwZero [1024]float32
 
-// dwDirMasks returns the masks of dwDirectS1AVX2 for g: for each vector
-// of eight outputs of a row, the lanes whose tap kw = 0, 1, 2 falls
-// inside the input row, then the lanes of outputs that exist.
+// dwDirMasks returns the masks of dwDirectS1AVX2 or dwDirectS2AVX2 for
+// g: for each vector of eight outputs of a row, the lanes of its loads
+// that fall inside the input row (stride 1: taps kw = 0, 1, 2 at columns
+// x-pl+kw; stride 2: 16 floats from column 2*x-pl and 16 from 2*x-pl+2,
+// eight a load), then the lanes of outputs that exist.
 func dwDirMasks(g *winGeom) []int32 {
 	iw, ow, pl := g.in[2], g.out[2], g.pb[2]
 	nv := (ow + 7) / 8
-	m := make([]int32, nv*32)
+	loads := []int{-pl, 1 - pl, 2 - pl} // first column of each load, from 8v
+	if g.s[1] == 2 {
+		loads = []int{-pl, 8 - pl, 2 - pl, 10 - pl} // from 16v
+	}
+	per := 8 * (len(loads) + 1)
+	m := make([]int32, nv*per)
 	for v := range nv {
-		for i := range 8 {
-			x := 8*v + i
-			if x >= ow {
-				continue
-			}
-			for kw := range 3 {
-				if c := x - pl + kw; c >= 0 && c < iw {
-					m[v*32+kw*8+i] = -1
+		e := m[v*per : (v+1)*per]
+		for l, c0 := range loads {
+			for i := range 8 {
+				c := g.s[1]*8*v + c0 + i
+				if c >= 0 && c < iw {
+					e[8*l+i] = -1
 				}
 			}
-			m[v*32+24+i] = -1
+		}
+		for i := range 8 {
+			if 8*v+i < ow {
+				e[8*len(loads)+i] = -1
+			}
 		}
 	}
 	return m
@@ -460,13 +328,13 @@ func dwDirMasks(g *winGeom) []int32 {
 
 // dwDirectOK reports whether dwDirect takes planes of g.
 func dwDirectOK(g *winGeom) bool {
-	return useDwAVX2 && cpu.X86.HasFMA && g.s[1] == 1 && g.in[2] <= len(dwZero) &&
+	return useDwAVX2 && cpu.X86.HasFMA && g.in[2] <= len(dwZero) &&
 		g.out[1] > 0 && g.out[2] > 0
 }
 
 // dwDirect computes output planes [lo, hi) of s (one channel per group,
-// no residual, stride 1: dwDirectOK) with dwDirectS1AVX2, one call per
-// image, with the masks of dwDirMasks.
+// no residual: dwDirectOK) with dwDirectS1AVX2 or dwDirectS2AVX2, one
+// call per image, with the masks of dwDirMasks.
 func dwDirect(s *convShape, x, w, y []float32, ep *convEpilogue, lo, hi int, masks []int32) {
 	g := &s.g
 	inSz, p := g.inSize(), g.outSize()
@@ -480,6 +348,12 @@ func dwDirect(s *convShape, x, w, y []float32, ep *convEpilogue, lo, hi int, mas
 	if ep.clamp {
 		a.lo, a.hi = ep.lo, ep.hi
 	}
+	// A row's last vector stored whole writes past the row, into the
+	// next one, which overwrites it: not the last row's, nor any when
+	// the part past the row is longer than a row.
+	if ow := g.out[2]; a.vecBytes-4*ow <= 4*ow {
+		a.plain = g.out[1] - 1
+	}
 	for pl := lo; pl < hi; {
 		m := pl % s.m
 		end := min(hi, pl-m+s.m) // the planes of this image
@@ -490,7 +364,11 @@ func dwDirect(s *convShape, x, w, y []float32, ep *convEpilogue, lo, hi int, mas
 			a.b, a.bStep = &ep.bias[m : end-pl+m][0], 4
 		}
 		a.planes = end - pl
-		dwDirectS1AVX2(&a)
+		if g.s[1] == 1 {
+			dwDirectS1AVX2(&a)
+		} else {
+			dwDirectS2AVX2(&a)
+		}
 		pl = end
 	}
 }

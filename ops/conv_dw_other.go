@@ -56,16 +56,6 @@ func dwConv3s2(g *winGeom, x, w, bias, y []float32, lo, hi int, cl, ch float32) 
 	return false
 }
 
-// dwVecScratch is the scratch dwVecPlane needs.
-func dwVecScratch(g *winGeom) int { return 0 }
-
-// dwVecPlane computes one output plane of the padded path without a
-// residual on a vector kernel and reports true, or reports false where
-// there is none.
-func dwVecPlane(g *winGeom, xc, wm []float32, b float32, yp []float32, ep *convEpilogue, buf []float32) bool {
-	return false
-}
-
 // dwDirectOK reports whether dwDirect takes planes of g: never here.
 func dwDirectOK(g *winGeom) bool { return false }
 
