@@ -7,11 +7,14 @@ OPENBLAS_L2_SIZE for old builds; unset both in this command only):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/gemm_openblas.py
 
-Debian's OpenBLAS 0.3.21 does not know the Xeon model of this machine
-(family 6, model 207) and falls back to its Prescott (SSE3) kernel, at a
-quarter of its AVX-512 speed. The script therefore sets OPENBLAS_CORETYPE to
---coretype (default SkylakeX, OpenBLAS's AVX-512 kernel; "auto" keeps the
-detection) before numpy loads OpenBLAS, and prints the core in use.
+Debian's OpenBLAS 0.3.21 does not know the Sapphire Rapids Xeon (family 6,
+model 207) and falls back to its Prescott (SSE3) kernel, at a quarter of its
+AVX-512 speed. The script therefore sets OPENBLAS_CORETYPE to --coretype
+(default: SkylakeX, OpenBLAS's AVX-512 kernel, where the CPU has AVX-512;
+"auto", OpenBLAS's own detection, elsewhere, e.g. Zen on an AMD EPYC) before
+numpy loads OpenBLAS, and prints the core in use. numpy must load OpenBLAS:
+with --no-install-recommends Debian's python3-numpy gets the reference BLAS,
+so install libopenblas0-pthread too.
 
 The machine is shared: both sides report the best of 3 rounds of --reps
 calls each (for gemm, 3 runs of its Go benchmarks).
@@ -88,11 +91,23 @@ def bench_go(reps, kernel):
     return {key: max(v) for key, v in out.items()}
 
 
+def default_coretype():
+    """SkylakeX (OpenBLAS's AVX-512 kernel) where the CPU has AVX-512, else
+    "auto": forcing an AVX-512 kernel elsewhere would fault."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            if " avx512f" in f.read():
+                return "SkylakeX"
+    except OSError:
+        pass
+    return "auto"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--no-go", action="store_true", help="measure OpenBLAS only")
     ap.add_argument("--reps", type=int, default=20, help="timed calls per shape")
-    ap.add_argument("--coretype", default="SkylakeX", help='OPENBLAS_CORETYPE, or "auto"')
+    ap.add_argument("--coretype", default=default_coretype(), help='OPENBLAS_CORETYPE, or "auto"')
     ap.add_argument("--kernel", default="", help="gemm kernel family for the Go side")
     args = ap.parse_args()
     if args.coretype != "auto":
