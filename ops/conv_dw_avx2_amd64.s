@@ -34,6 +34,89 @@ evensdone:
 	VMASKMOVPS m, k, t \
 	VFMADD231PS t, w, a
 
+// The direct depthwise kernels share their loops: SI holds the dwDirArgs,
+// R11 the input plane, DI the output row, R12 the output row's index,
+// R8-R10 the three input rows it reads, DX the masks of the vector and CX
+// its byte offset in the output row; Y0-Y8 hold the weights.
+
+// DWDWEIGHTS broadcasts the plane's nine weights into Y0-Y8.
+#define DWDWEIGHTS \
+	MOVQ 16(SI), AX \
+	VBROADCASTSS 0(AX), Y0 \
+	VBROADCASTSS 4(AX), Y1 \
+	VBROADCASTSS 8(AX), Y2 \
+	VBROADCASTSS 12(AX), Y3 \
+	VBROADCASTSS 16(AX), Y4 \
+	VBROADCASTSS 20(AX), Y5 \
+	VBROADCASTSS 24(AX), Y6 \
+	VBROADCASTSS 28(AX), Y7 \
+	VBROADCASTSS 32(AX), Y8
+
+// DWDROW points r at input row AX of the plane, or at a.zero outside it.
+#define DWDROW(r) \
+	MOVQ 120(SI), r \
+	CMPQ AX, 72(SI) \
+	JAE 4(PC) \
+	MOVQ AX, BX \
+	IMULQ 64(SI), BX \
+	LEAQ (R11)(BX*1), r
+
+// DWDROWS sets R8-R10 to input rows AX, AX+1, AX+2 (less the padding
+// rows), moved by a.colOff, and DX, CX to the row's first vector.
+#define DWDROWS \
+	SUBQ 96(SI), AX \
+	DWDROW(R8) \
+	INCQ AX \
+	DWDROW(R9) \
+	INCQ AX \
+	DWDROW(R10) \
+	MOVQ 128(SI), AX \
+	ADDQ AX, R8 \
+	ADDQ AX, R9 \
+	ADDQ AX, R10 \
+	MOVQ 104(SI), DX \
+	XORQ CX, CX
+
+// DWDSTORE clamps the sum in Y12 (Y13 the other accumulator) to [a.lo,
+// a.hi] and stores it: a whole vector, or the last of a row above
+// a.plain (what it writes past the row, the next row overwrites), as is;
+// the others under the output mask at moff(DX). It moves to the next
+// vector (masks step bytes on) and compares CX with the row's end.
+#define DWDSTORE(moff, step) \
+	VADDPS Y13, Y12, Y12 \
+	VBROADCASTSS 136(SI), Y14 \
+	VMAXPS Y12, Y14, Y12 \
+	VBROADCASTSS 140(SI), Y15 \
+	VMINPS Y12, Y15, Y12 \
+	CMPQ CX, 56(SI) \
+	JLT 6(PC) \
+	CMPQ R12, 144(SI) \
+	JLT 4(PC) \
+	VMOVUPS moff(DX), Y15 \
+	VMASKMOVPS Y12, Y15, (DI)(CX*1) \
+	JMP 2(PC) \
+	VMOVUPS Y12, (DI)(CX*1) \
+	ADDQ $32, CX \
+	ADDQ $step, DX \
+	CMPQ CX, 112(SI)
+
+// DWDNEXT moves to the next output row (label orow), or to the next plane
+// (label plane), or returns after the last.
+#define DWDNEXT \
+	MOVQ 80(SI), AX \
+	LEAQ (DI)(AX*4), DI \
+	INCQ R12 \
+	CMPQ R12, 88(SI) \
+	JLT orow \
+	ADDQ 48(SI), R11 \
+	ADDQ $36, 16(SI) \
+	MOVQ 32(SI), AX \
+	ADDQ AX, 24(SI) \
+	DECQ 40(SI) \
+	JNE plane \
+	VZEROUPPER \
+	RET
+
 // func dwDirectS1AVX2(a *dwDirArgs)
 //
 // For each of a.planes planes, one output plane of a 3x3 depthwise
@@ -49,48 +132,12 @@ TEXT ·dwDirectS1AVX2(SB), NOSPLIT, $0-8
 	MOVQ 8(SI), DI
 
 plane:
-	MOVQ 16(SI), AX
-	VBROADCASTSS 0(AX), Y0
-	VBROADCASTSS 4(AX), Y1
-	VBROADCASTSS 8(AX), Y2
-	VBROADCASTSS 12(AX), Y3
-	VBROADCASTSS 16(AX), Y4
-	VBROADCASTSS 20(AX), Y5
-	VBROADCASTSS 24(AX), Y6
-	VBROADCASTSS 28(AX), Y7
-	VBROADCASTSS 32(AX), Y8
+	DWDWEIGHTS
 	XORQ R12, R12
 
 orow:
-	// R8-R10: input rows oy-pt+kh (a.zero outside), moved by a.colOff.
 	MOVQ R12, AX
-	SUBQ 96(SI), AX
-	MOVQ 120(SI), R8
-	CMPQ AX, 72(SI)
-	JAE 4(PC)
-	MOVQ AX, BX
-	IMULQ 64(SI), BX
-	LEAQ (R11)(BX*1), R8
-	INCQ AX
-	MOVQ 120(SI), R9
-	CMPQ AX, 72(SI)
-	JAE 4(PC)
-	MOVQ AX, BX
-	IMULQ 64(SI), BX
-	LEAQ (R11)(BX*1), R9
-	INCQ AX
-	MOVQ 120(SI), R10
-	CMPQ AX, 72(SI)
-	JAE 4(PC)
-	MOVQ AX, BX
-	IMULQ 64(SI), BX
-	LEAQ (R11)(BX*1), R10
-	MOVQ 128(SI), AX
-	ADDQ AX, R8
-	ADDQ AX, R9
-	ADDQ AX, R10
-	MOVQ 104(SI), DX
-	XORQ CX, CX
+	DWDROWS
 
 ovec:
 	VMOVUPS 0(DX), Y9
@@ -108,45 +155,9 @@ ovec:
 	DW3TAP(8(R9)(CX*1), Y11, Y14, Y5, Y12)
 	DW3TAP(8(R10)(CX*1), Y11, Y15, Y8, Y13)
 	DW3TAP(4(R10)(CX*1), Y10, Y14, Y7, Y12)
-	VADDPS Y13, Y12, Y12
-	VBROADCASTSS 136(SI), Y14
-	VMAXPS Y12, Y14, Y12
-	VBROADCASTSS 140(SI), Y15
-	VMINPS Y12, Y15, Y12
-	// A whole vector, or the last of a row above a.plain (what it
-	// writes past the row, the next row overwrites), is stored as is;
-	// the others under the mask of the outputs.
-	CMPQ CX, 56(SI)
-	JLT store
-	CMPQ R12, 144(SI)
-	JLT store
-	VMOVUPS 96(DX), Y15
-	VMASKMOVPS Y12, Y15, (DI)(CX*1)
-	JMP stored
-
-store:
-	VMOVUPS Y12, (DI)(CX*1)
-
-stored:
-	ADDQ $32, CX
-	SUBQ $-128, DX
-	CMPQ CX, 112(SI)
+	DWDSTORE(96, 128)
 	JLT ovec
-
-	MOVQ 80(SI), AX
-	LEAQ (DI)(AX*4), DI
-	INCQ R12
-	CMPQ R12, 88(SI)
-	JLT orow
-
-	ADDQ 48(SI), R11
-	ADDQ $36, 16(SI)
-	MOVQ 32(SI), AX
-	ADDQ AX, 24(SI)
-	DECQ 40(SI)
-	JNE plane
-	VZEROUPPER
-	RET
+	DWDNEXT
 
 // DW4ROW loads the taps of eight outputs of one input row for stride 2
 // (the row at r moved by a.colOff, the vector's masks at DX): 16 floats
@@ -180,48 +191,13 @@ TEXT ·dwDirectS2AVX2(SB), NOSPLIT, $0-8
 	MOVQ 8(SI), DI
 
 plane:
-	MOVQ 16(SI), AX
-	VBROADCASTSS 0(AX), Y0
-	VBROADCASTSS 4(AX), Y1
-	VBROADCASTSS 8(AX), Y2
-	VBROADCASTSS 12(AX), Y3
-	VBROADCASTSS 16(AX), Y4
-	VBROADCASTSS 20(AX), Y5
-	VBROADCASTSS 24(AX), Y6
-	VBROADCASTSS 28(AX), Y7
-	VBROADCASTSS 32(AX), Y8
+	DWDWEIGHTS
 	XORQ R12, R12
 
 orow:
 	MOVQ R12, AX
 	SHLQ $1, AX
-	SUBQ 96(SI), AX
-	MOVQ 120(SI), R8
-	CMPQ AX, 72(SI)
-	JAE 4(PC)
-	MOVQ AX, BX
-	IMULQ 64(SI), BX
-	LEAQ (R11)(BX*1), R8
-	INCQ AX
-	MOVQ 120(SI), R9
-	CMPQ AX, 72(SI)
-	JAE 4(PC)
-	MOVQ AX, BX
-	IMULQ 64(SI), BX
-	LEAQ (R11)(BX*1), R9
-	INCQ AX
-	MOVQ 120(SI), R10
-	CMPQ AX, 72(SI)
-	JAE 4(PC)
-	MOVQ AX, BX
-	IMULQ 64(SI), BX
-	LEAQ (R11)(BX*1), R10
-	MOVQ 128(SI), AX
-	ADDQ AX, R8
-	ADDQ AX, R9
-	ADDQ AX, R10
-	MOVQ 104(SI), DX
-	XORQ CX, CX
+	DWDROWS
 
 ovec:
 	MOVQ 24(SI), AX
@@ -238,39 +214,6 @@ ovec:
 	VFMADD231PS Y11, Y6, Y13
 	VFMADD231PS Y9, Y7, Y12
 	VFMADD231PS Y10, Y8, Y13
-	VADDPS Y13, Y12, Y12
-	VBROADCASTSS 136(SI), Y14
-	VMAXPS Y12, Y14, Y12
-	VBROADCASTSS 140(SI), Y15
-	VMINPS Y12, Y15, Y12
-	CMPQ CX, 56(SI)
-	JLT store
-	CMPQ R12, 144(SI)
-	JLT store
-	VMOVUPS 128(DX), Y15
-	VMASKMOVPS Y12, Y15, (DI)(CX*1)
-	JMP stored
-
-store:
-	VMOVUPS Y12, (DI)(CX*1)
-
-stored:
-	ADDQ $32, CX
-	ADDQ $160, DX
-	CMPQ CX, 112(SI)
+	DWDSTORE(128, 160)
 	JLT ovec
-
-	MOVQ 80(SI), AX
-	LEAQ (DI)(AX*4), DI
-	INCQ R12
-	CMPQ R12, 88(SI)
-	JLT orow
-
-	ADDQ 48(SI), R11
-	ADDQ $36, 16(SI)
-	MOVQ 32(SI), AX
-	ADDQ AX, 24(SI)
-	DECQ 40(SI)
-	JNE plane
-	VZEROUPPER
-	RET
+	DWDNEXT

@@ -41,30 +41,22 @@ var laneMasks = func() (m [33][32]int32) {
 	return m
 }()
 
-// winoInputGroups is winoInputGo (tw >= 1) on the AVX2 kernel. When tw
-// is not a multiple of eight, the last group overlaps the one before it
-// (the transform of a tile does not depend on the others); with fewer
-// than eight tiles the stores are masked.
+// winoInputGroups is winoInputGo (tw >= 1) on the AVX2 kernel.
 func winoInputGroups(v, rows []float32, ld, tw, xs int) {
-	var s [288]float32
-	for t0 := 0; t0 < tw; t0 += 8 {
-		var mask *[8]int32
-		switch {
-		case tw < 8:
-			mask = (*[8]int32)(laneMasks[tw][:8])
-		case t0+8 > tw:
-			t0 = tw - 8
-		}
-		// Bounds the assembly relies on.
-		_ = rows[3*ld+2*t0+17]
-		_ = v[15*xs+t0+min(8, tw)-1]
-		winoInputAVX2(&v[t0], &rows[2*t0], ld, xs, &s, mask)
-	}
+	inputGroups(2, v, rows, ld, tw, xs)
 }
 
-// wino4InputGroups is wino4InputGo (tw >= 1) on the AVX2 kernel, in
-// groups as winoInputGroups.
+// wino4InputGroups is wino4InputGo (tw >= 1) on the AVX2 kernel.
 func wino4InputGroups(v, rows []float32, ld, tw, xs int) {
+	inputGroups(4, v, rows, ld, tw, xs)
+}
+
+// inputGroups runs the input transform kernel of F(n x n, 3x3), n 2 or
+// 4, on the tw tiles, eight a call (the kernel called directly, so that
+// the scratch stays on the stack). When tw is not a multiple of eight, the last group
+// overlaps the one before it (the transform of a tile does not depend on
+// the others); with fewer than eight tiles the stores are masked.
+func inputGroups(n int, v, rows []float32, ld, tw, xs int) {
 	var s [288]float32
 	for t0 := 0; t0 < tw; t0 += 8 {
 		var mask *[8]int32
@@ -74,9 +66,15 @@ func wino4InputGroups(v, rows []float32, ld, tw, xs int) {
 		case t0+8 > tw:
 			t0 = tw - 8
 		}
-		_ = rows[5*ld+4*t0+33]
-		_ = v[35*xs+t0+min(8, tw)-1]
-		wino4InputAVX2(&v[t0], &rows[4*t0], ld, xs, &s, mask)
+		// Bounds the assembly relies on: 8n+2 floats of each of the
+		// n+2 rows, and the (n+2)^2 positions of the tiles.
+		_ = rows[(n+1)*ld+n*t0+8*n+1]
+		_ = v[((n+2)*(n+2)-1)*xs+t0+min(8, tw)-1]
+		if n == 4 {
+			wino4InputAVX2(&v[t0], &rows[n*t0], ld, xs, &s, mask)
+		} else {
+			winoInputAVX2(&v[t0], &rows[n*t0], ld, xs, &s, mask)
+		}
 	}
 }
 

@@ -244,26 +244,27 @@ masked:
 
 // OUTCHUNK adds the residual (at off(BX) under the mask at off(CX) when
 // CX is not 0; BX 0: none) to the eight outputs in y, clamps them to
-// [Y10, Y11] and stores them at off(DI) (under the mask when CX is not 0).
-#define OUTCHUNK(y, off) \
+// [lo, hi] and stores them at off(DI) (under the mask when CX is not 0);
+// t and m are clobbered.
+#define OUTCHUNK(y, off, lo, hi, t, m) \
 	TESTQ CX, CX \
 	JNE 9(PC) \
 	TESTQ BX, BX \
 	JEQ 3(PC) \
-	VMOVUPS off(BX), Y0 \
-	VADDPS Y0, y, y \
-	VMAXPS y, Y10, y \
-	VMINPS y, Y11, y \
+	VMOVUPS off(BX), t \
+	VADDPS t, y, y \
+	VMAXPS y, lo, y \
+	VMINPS y, hi, y \
 	VMOVUPS y, off(DI) \
 	JMP 9(PC) \
-	VMOVUPS off(CX), Y1 \
+	VMOVUPS off(CX), m \
 	TESTQ BX, BX \
 	JEQ 3(PC) \
-	VMASKMOVPS off(BX), Y1, Y0 \
-	VADDPS Y0, y, y \
-	VMAXPS y, Y10, y \
-	VMINPS y, Y11, y \
-	VMASKMOVPS y, Y1, off(DI)
+	VMASKMOVPS off(BX), m, t \
+	VADDPS t, y, y \
+	VMAXPS y, lo, y \
+	VMINPS y, hi, y \
+	VMASKMOVPS y, m, off(DI)
 
 // W4OUT finishes output row k of the eight tiles (yoff and roff the
 // offsets of its output and residual pointers in the arguments at R8;
@@ -297,10 +298,10 @@ masked:
 	VPERM2F128 $0x20, Y3, Y2, Y5 \
 	VPERM2F128 $0x31, Y1, Y0, Y6 \
 	VPERM2F128 $0x31, Y3, Y2, Y7 \
-	OUTCHUNK(Y4, 0) \
-	OUTCHUNK(Y5, 32) \
-	OUTCHUNK(Y6, 64) \
-	OUTCHUNK(Y7, 96)
+	OUTCHUNK(Y4, 0, Y10, Y11, Y0, Y1) \
+	OUTCHUNK(Y5, 32, Y10, Y11, Y0, Y1) \
+	OUTCHUNK(Y6, 64, Y10, Y11, Y0, Y1) \
+	OUTCHUNK(Y7, 96, Y10, Y11, Y0, Y1)
 
 // func wino4OutputAVX2(a *wino4OutArgs)
 //
@@ -474,30 +475,8 @@ masked:
 	VUNPCKHPS Y9, Y8, Y11 \
 	VPERM2F128 $0x20, Y11, Y10, Y8 \
 	VPERM2F128 $0x31, Y11, Y10, Y9 \
-	W2CHUNK(Y8, 0) \
-	W2CHUNK(Y9, 32)
-
-// W2CHUNK is OUTCHUNK with the clamp bounds in Y13 and Y14 and Y15, Y10
-// as scratch.
-#define W2CHUNK(y, off) \
-	TESTQ CX, CX \
-	JNE 9(PC) \
-	TESTQ BX, BX \
-	JEQ 3(PC) \
-	VMOVUPS off(BX), Y10 \
-	VADDPS Y10, y, y \
-	VMAXPS y, Y13, y \
-	VMINPS y, Y14, y \
-	VMOVUPS y, off(DI) \
-	JMP 9(PC) \
-	VMOVUPS off(CX), Y15 \
-	TESTQ BX, BX \
-	JEQ 3(PC) \
-	VMASKMOVPS off(BX), Y15, Y10 \
-	VADDPS Y10, y, y \
-	VMAXPS y, Y13, y \
-	VMINPS y, Y14, y \
-	VMASKMOVPS y, Y15, off(DI)
+	OUTCHUNK(Y8, 0, Y13, Y14, Y10, Y15) \
+	OUTCHUNK(Y9, 32, Y13, Y14, Y10, Y15)
 
 // W2SUM loads column j of M (positions j, 4+j, 8+j, 12+j from AX, R10
 // bytes apart) and sets s to m0+m1+m2 and d to m1-m2-m3; AX moves R9

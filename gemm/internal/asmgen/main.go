@@ -58,6 +58,7 @@ import (
 	"go/format"
 	"log"
 	"os"
+	"strings"
 )
 
 // Flags of kparams.flags; keep in sync with package gemm.
@@ -831,38 +832,17 @@ func goDecls() []byte {
 	b.WriteString("}\n")
 	fmt.Fprintf(&b, "\n// avx512NarrowKernels[s][w] computes the last w+1 columns of s+1 packed A\n// slivers (kparams.rows rows each).\nvar avx512NarrowKernels = [%d][%d]asmKernel{\n", narrowS, narrowW)
 	for _, row := range namesNarrow {
-		b.WriteString("\t{")
-		for i, n := range row {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(n)
-		}
-		b.WriteString("},\n")
+		fmt.Fprintf(&b, "\t{%s},\n", strings.Join(row[:], ", "))
 	}
 	b.WriteString("}\n")
 	fmt.Fprintf(&b, "\n// avx2NarrowKernels[s][w] computes the last w+1 columns of s+1 packed A\n// slivers (kparams.rows rows each).\nvar avx2NarrowKernels = [%d][%d]asmKernel{\n", narrowS256, narrowW)
 	for _, row := range names256Narrow {
-		b.WriteString("\t{")
-		for i, n := range row {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(n)
-		}
-		b.WriteString("},\n")
+		fmt.Fprintf(&b, "\t{%s},\n", strings.Join(row[:], ", "))
 	}
 	b.WriteString("}\n")
 	fmt.Fprintf(&b, "\n// avx2Kernels[d][r] computes an (r+1) x 16 tile from packed (d == 0) or\n// unpacked (d == 1) A.\nvar avx2Kernels = [2][%d]asmKernel{\n", mr256)
 	for _, row := range names256 {
-		b.WriteString("\t{")
-		for i, n := range row {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(n)
-		}
-		b.WriteString("},\n")
+		fmt.Fprintf(&b, "\t{%s},\n", strings.Join(row, ", "))
 	}
 	b.WriteString("}\n")
 	src, err := format.Source(b.Bytes())
