@@ -120,9 +120,12 @@ func (g *gen) label(name string) {
 	fmt.Fprintf(&g.buf, "%s:\n", name)
 }
 
-func (g *gen) header(name string) {
+func (g *gen) header(name string) { g.headerFrame(name, 0) }
+
+// headerFrame is header for a kernel with frame bytes of stack.
+func (g *gen) headerFrame(name string, frame int) {
 	fmt.Fprintf(&g.buf, "\n// func %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name)
-	fmt.Fprintf(&g.buf, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	fmt.Fprintf(&g.buf, "TEXT ·%s(SB), NOSPLIT, $%d-48\n", name, frame)
 	g.p("MOVQ k+0(FP), CX")
 	g.p("MOVQ a+8(FP), AX")
 	g.p("MOVQ b+16(FP), BX")
@@ -427,16 +430,7 @@ func kernName256Narrow(s, w int) string {
 // give the same bits; the epilogue, also in the tiles' order, goes
 // through the stack one lane at a time (AVX2 has no scatter).
 func (g *gen) avx2Narrow(ns, nw int) {
-	name := kernName256Narrow(ns, nw)
-	fmt.Fprintf(&g.buf, "\n// func %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name)
-	fmt.Fprintf(&g.buf, "TEXT ·%s(SB), NOSPLIT, $32-48\n", name)
-	g.p("MOVQ k+0(FP), CX")
-	g.p("MOVQ a+8(FP), AX")
-	g.p("MOVQ b+16(FP), BX")
-	g.p("MOVQ c+24(FP), DI")
-	g.p("MOVQ ldc+32(FP), SI")
-	g.p("MOVQ p+40(FP), DX")
-	g.p("SHLQ $2, SI")
+	g.headerFrame(kernName256Narrow(ns, nw), 32)
 	acc := func(s, j int) string { return fmt.Sprintf("Y%d", s*nw+j) }
 	for s := 0; s < ns; s++ {
 		for j := 0; j < nw; j++ {
