@@ -274,6 +274,8 @@ type dwDirArgs struct {
 	colOff   int      // 128: -4*pl bytes
 	lo, hi   float32  // 136, 140: clamp bounds
 	plain    int      // 144: rows whose last vector may be stored whole
+	inLo     int      // 152: byte offsets in an output row of the vectors
+	inHi     int      // 160: whose loads are all inside the input row
 }
 
 // dwDirectS1AVX2 computes a.planes output planes of a 3x3 depthwise
@@ -353,6 +355,17 @@ func dwDirect(s *convShape, x, w, y []float32, ep *convEpilogue, lo, hi int, mas
 	// the part past the row is longer than a row.
 	if ow := g.out[2]; a.vecBytes-4*ow <= 4*ow {
 		a.plain = g.out[1] - 1
+	}
+	// Vectors of eight outputs whose loads stay inside the input row
+	// (columns s*8v-pl to s*8v-pl+8s+1) take plain loads.
+	iw, padL, st := g.in[2], g.pb[2], g.s[1]
+	v0 := (padL + 8*st - 1) / (8 * st) // the first with s*8v-pl >= 0
+	v1 := 0                            // past the last with s*8v-pl+8s+1 < iw
+	if n := iw + padL - 8*st - 2; n >= 0 {
+		v1 = n/(8*st) + 1
+	}
+	if v1 > v0 {
+		a.inLo, a.inHi = 32*v0, 32*v1
 	}
 	for pl := lo; pl < hi; {
 		m := pl % s.m

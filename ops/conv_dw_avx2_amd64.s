@@ -77,6 +77,14 @@ evensdone:
 	MOVQ 104(SI), DX \
 	XORQ CX, CX
 
+// DWDINSIDE jumps to label masked unless the vector at CX is one whose
+// loads are all inside the input row: CX in [a.inLo, a.inHi).
+#define DWDINSIDE(masked) \
+	CMPQ CX, 152(SI) \
+	JLT masked \
+	CMPQ CX, 160(SI) \
+	JGE masked
+
 // DWDSTORE clamps the sum in Y12 (Y13 the other accumulator) to [a.lo,
 // a.hi] and stores it: a whole vector, or the last of a row above
 // a.plain (what it writes past the row, the next row overwrites), as is;
@@ -140,11 +148,24 @@ orow:
 	DWDROWS
 
 ovec:
+	MOVQ 24(SI), AX
+	VBROADCASTSS (AX), Y12
+	DWDINSIDE(masked)
+	VFMADD231PS (R8)(CX*1), Y0, Y12
+	VMULPS (R9)(CX*1), Y3, Y13
+	VFMADD231PS 4(R8)(CX*1), Y1, Y12
+	VFMADD231PS 4(R9)(CX*1), Y4, Y13
+	VFMADD231PS 8(R8)(CX*1), Y2, Y12
+	VFMADD231PS (R10)(CX*1), Y6, Y13
+	VFMADD231PS 8(R9)(CX*1), Y5, Y12
+	VFMADD231PS 8(R10)(CX*1), Y8, Y13
+	VFMADD231PS 4(R10)(CX*1), Y7, Y12
+	JMP sum
+
+masked:
 	VMOVUPS 0(DX), Y9
 	VMOVUPS 32(DX), Y10
 	VMOVUPS 64(DX), Y11
-	MOVQ 24(SI), AX
-	VBROADCASTSS (AX), Y12
 	DW3TAP((R8)(CX*1), Y9, Y14, Y0, Y12)
 	VMASKMOVPS (R9)(CX*1), Y9, Y15
 	VMULPS Y15, Y3, Y13
@@ -155,6 +176,8 @@ ovec:
 	DW3TAP(8(R9)(CX*1), Y11, Y14, Y5, Y12)
 	DW3TAP(8(R10)(CX*1), Y11, Y15, Y8, Y13)
 	DW3TAP(4(R10)(CX*1), Y10, Y14, Y7, Y12)
+
+sum:
 	DWDSTORE(96, 128)
 	JLT ovec
 	DWDNEXT
@@ -163,22 +186,51 @@ ovec:
 // (the row at r moved by a.colOff, the vector's masks at DX): 16 floats
 // from column 2*x0-pl (E, O: even and odd) and 16 from two floats on (E2,
 // their evens), each half under its mask; E into Y11, O into Y9, E2 into
-// Y10. Y14 and Y15 are clobbered.
+// Y10. Y14 and Y15 are clobbered. DW4ROWIN does the same with plain loads,
+// for vectors whose loads are all inside the row.
 #define DW4ROW(r) \
 	VMOVUPS 0(DX), Y15 \
 	VMASKMOVPS (r)(CX*2), Y15, Y9 \
 	VMOVUPS 32(DX), Y15 \
 	VMASKMOVPS 32(r)(CX*2), Y15, Y10 \
+	VMOVUPS 64(DX), Y15 \
+	VMASKMOVPS 8(r)(CX*2), Y15, Y14 \
+	VMOVUPS 96(DX), Y15 \
+	VMASKMOVPS 40(r)(CX*2), Y15, Y15 \
+	DW4SPLIT
+
+#define DW4ROWIN(r) \
+	VMOVUPS (r)(CX*2), Y9 \
+	VMOVUPS 32(r)(CX*2), Y10 \
+	VMOVUPS 8(r)(CX*2), Y14 \
+	VMOVUPS 40(r)(CX*2), Y15 \
+	DW4SPLIT
+
+// DW4SPLIT sets Y11, Y9 to the even and odd elements of Y9:Y10 and Y10
+// to the even ones of Y14:Y15.
+#define DW4SPLIT \
 	VSHUFPS $0x88, Y10, Y9, Y11 \
 	VSHUFPS $0xDD, Y10, Y9, Y9 \
 	VPERMPD $0xD8, Y11, Y11 \
 	VPERMPD $0xD8, Y9, Y9 \
-	VMOVUPS 64(DX), Y15 \
-	VMASKMOVPS 8(r)(CX*2), Y15, Y10 \
-	VMOVUPS 96(DX), Y15 \
-	VMASKMOVPS 40(r)(CX*2), Y15, Y14 \
-	VSHUFPS $0x88, Y14, Y10, Y10 \
+	VSHUFPS $0x88, Y15, Y14, Y10 \
 	VPERMPD $0xD8, Y10, Y10
+
+// DW4TAPS sums the taps of the three input rows (loaded by load) into
+// Y12 and Y13 in the order of dwKernelAVX512.
+#define DW4TAPS(load) \
+	load(R8) \
+	VFMADD231PS Y11, Y0, Y12 \
+	VFMADD231PS Y9, Y1, Y12 \
+	VFMADD231PS Y10, Y2, Y12 \
+	load(R9) \
+	VMULPS Y11, Y3, Y13 \
+	VFMADD231PS Y9, Y4, Y13 \
+	VFMADD231PS Y10, Y5, Y12 \
+	load(R10) \
+	VFMADD231PS Y11, Y6, Y13 \
+	VFMADD231PS Y9, Y7, Y12 \
+	VFMADD231PS Y10, Y8, Y13
 
 // func dwDirectS2AVX2(a *dwDirArgs)
 //
@@ -202,18 +254,14 @@ orow:
 ovec:
 	MOVQ 24(SI), AX
 	VBROADCASTSS (AX), Y12
-	DW4ROW(R8)
-	VFMADD231PS Y11, Y0, Y12
-	VFMADD231PS Y9, Y1, Y12
-	VFMADD231PS Y10, Y2, Y12
-	DW4ROW(R9)
-	VMULPS Y11, Y3, Y13
-	VFMADD231PS Y9, Y4, Y13
-	VFMADD231PS Y10, Y5, Y12
-	DW4ROW(R10)
-	VFMADD231PS Y11, Y6, Y13
-	VFMADD231PS Y9, Y7, Y12
-	VFMADD231PS Y10, Y8, Y13
+	DWDINSIDE(masked)
+	DW4TAPS(DW4ROWIN)
+	JMP sum
+
+masked:
+	DW4TAPS(DW4ROW)
+
+sum:
 	DWDSTORE(128, 160)
 	JLT ovec
 	DWDNEXT
