@@ -128,8 +128,20 @@ var avx2Masks = func() (m [17][16]int32) {
 	return m
 }()
 
-// packAVX2 is packGo with AVX2 moves for 16-wide slivers of rows of B.
+// packAVX2 is packGo with AVX2 moves for 16-wide slivers of rows of B and
+// whole six-row slivers of A.
 func packAVX2(dst, src []float32, base, ld, k, rows, stride int, gather bool) {
+	if gather && rows == 6 && stride == 6 && k > 8 {
+		// Eight steps a call iteration; the last store of the
+		// assembly writes two floats past its steps, into those of
+		// the one to eight steps left to packGo.
+		n := (k - 1) / 8
+		_ = src[base+5*ld+8*n-1]
+		_ = dst[48*n+1]
+		gather6AVX2(&dst[0], &src[base], ld, n)
+		packGo(dst[48*n:], src, base+8*n, ld, k-8*n, rows, stride, gather)
+		return
+	}
 	if gather || stride != 16 || rows < 1 || rows > 16 || k == 0 {
 		packGo(dst, src, base, ld, k, rows, stride, gather)
 		return

@@ -179,7 +179,7 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 			}
 			for jc := j0; jc < j1; jc += ks.nc {
 				nc, tail := min(ks.nc, j1-jc), 0
-				if !pr.direct && pr.ldc < 1<<24 {
+				if pr.ldc < 1<<24 {
 					nc, tail = ks.narrowSplit(nc)
 				}
 				main := (nc + ks.nr - 1) / ks.nr * ks.nr * kb
@@ -222,7 +222,16 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 						ks.tile(mr, ncols, kb, as, bp[jr*kb:], pr.c[row*pr.ldc+col:], pr.ldc, p)
 					}
 					if end := ir + mr; tail > 0 && (end == mc || end-group == ks.narrowSlivers*ks.mr) {
-						pr.narrowTail(w, flags, ap[group*kb:], ic+group, end-group, kb, tp, jc+nc, tail)
+						var gp []float32
+						if pr.direct {
+							// The narrow kernels read packed slivers:
+							// pack the group's rows, now in the cache.
+							gp = buffer(&w.abuf, (end-group)*kb)
+							ks.packA(gp, false, pr.a, pr.lda, ic+group, end-group, k0, kb)
+						} else {
+							gp = ap[group*kb:]
+						}
+						pr.narrowTail(w, flags, gp, ic+group, end-group, kb, tp, jc+nc, tail)
 						group = end
 					}
 				}

@@ -516,24 +516,30 @@ func TestNarrowTailBits(t *testing.T) {
 						}
 						tc.transB = e == 3
 						a, b, c0 := tc.operands(rng)
-						var outs [4][]float32
+						// outs[2i] packs A once, outs[2i+1] leaves it to
+						// SgemmWith (read in place for narrow products).
+						var outs [8][]float32
 						for i, set := range []*kernelSet{&plain, ks, &tinyPlain, &tiny} {
 							current.Store(set)
 							pa := PackA(false, m, tc.k, a.v, a.ld)
 							c := append([]float32(nil), c0.v...)
 							SgemmPackedA(pa, tc.transB, n, tc.alpha, b.v, b.ld, tc.beta, c, c0.ld, tc.opt)
-							outs[i] = c
+							outs[2*i] = c
+							c = append([]float32(nil), c0.v...)
+							SgemmWith(false, tc.transB, m, n, tc.k, tc.alpha, a.v, a.ld, b.v, b.ld, tc.beta, c, c0.ld, tc.opt)
+							outs[2*i+1] = c
 						}
 						current.Store(ks)
-						for i := 1; i < 4; i += 2 {
+						for i := 1; i < 8; i++ {
+							ref := outs[i&^3] // the first set of its pair, A packed
 							for j := range outs[i] {
-								if math.Float32bits(outs[i][j]) != math.Float32bits(outs[i-1][j]) {
-									t.Fatalf("%v (set %d): element %d (row %d, column %d) is %v, %v without narrow kernels",
-										tc, i, j, j/c0.ld, j%c0.ld, outs[i][j], outs[i-1][j])
+								if math.Float32bits(outs[i][j]) != math.Float32bits(ref[j]) {
+									t.Fatalf("%v (output %d): element %d (row %d, column %d) is %v, %v without narrow kernels",
+										tc, i, j, j/c0.ld, j%c0.ld, outs[i][j], ref[j])
 								}
 							}
 						}
-						tc.check(t, a, b, c0, mat{rows: m, cols: n, ld: c0.ld, v: outs[1]})
+						tc.check(t, a, b, c0, mat{rows: m, cols: n, ld: c0.ld, v: outs[3]})
 					}
 				}
 			}

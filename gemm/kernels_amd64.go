@@ -601,6 +601,11 @@ func kernAVX2Dx6x16(k int, a, b, c *float32, ldc int, p *kparams)
 //go:noescape
 func copyPack16AVX2(dst, src *float32, ld, k int, mask *[16]int32)
 
+// gather6AVX2 packs 8*n steps of six rows of A with AVX2 (see internal/asmgen).
+//
+//go:noescape
+func gather6AVX2(dst, src *float32, ld, n int)
+
 // gatherPack packs k steps with AVX-512 (see internal/asmgen).
 //
 //go:noescape

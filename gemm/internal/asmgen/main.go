@@ -797,6 +797,7 @@ func goDecls() []byte {
 		}
 	}
 	b.WriteString("\n// copyPack16AVX2 packs k steps of 16 values with AVX2 (see internal/asmgen).\n//\n//go:noescape\nfunc copyPack16AVX2(dst, src *float32, ld, k int, mask *[16]int32)\n")
+	b.WriteString("\n// gather6AVX2 packs 8*n steps of six rows of A with AVX2 (see internal/asmgen).\n//\n//go:noescape\nfunc gather6AVX2(dst, src *float32, ld, n int)\n")
 	for _, name := range []string{"gatherPack", "copyPack"} {
 		fmt.Fprintf(&b, "\n// %s packs k steps with AVX-512 (see internal/asmgen).\n//\n//go:noescape\nfunc %s(dst, src *float32, ld, k int, gmask, smask uint32)\n", name, name)
 	}
@@ -1002,6 +1003,79 @@ func (g *gen) copyPack16() {
 	g.p("RET")
 }
 
+// gather6 emits the AVX2 packer of six rows of a row-major A into a
+// sliver of the AVX2 tiles (six values a k step):
+//
+//	func gather6AVX2(dst, src *float32, ld, n int)
+//	    dst[6p+r] = src[r*ld+p] for r < 6 and p < 8n
+//
+// Each iteration loads eight steps of the six rows, transposes them
+// (unpack, shuffle, then the 128-bit halves) and stores each step as a
+// vector of eight whose last two lanes the next step's store overwrites:
+// the last store writes two floats past step 8n, which the caller must
+// leave room for.
+func (g *gen) gather6() {
+	g.buf.WriteString("\n// func gather6AVX2(dst, src *float32, ld, n int)\n")
+	g.buf.WriteString("TEXT ·gather6AVX2(SB), NOSPLIT, $0-32\n")
+	g.p("MOVQ dst+0(FP), DI")
+	g.p("MOVQ src+8(FP), SI")
+	g.p("MOVQ ld+16(FP), AX")
+	g.p("SHLQ $2, AX")
+	g.p("MOVQ n+24(FP), CX")
+	g.p("TESTQ CX, CX")
+	g.p("JZ done")
+	g.p("LEAQ (AX)(AX*2), DX") // 3 rows
+	g.p("LEAQ (SI)(DX*1), BX") // row 3
+	g.label("loop")
+	g.p("VMOVUPS (SI), Y0")
+	g.p("VMOVUPS (SI)(AX*1), Y1")
+	g.p("VMOVUPS (SI)(AX*2), Y2")
+	g.p("VMOVUPS (BX), Y3")
+	g.p("VMOVUPS (BX)(AX*1), Y4")
+	g.p("VMOVUPS (BX)(AX*2), Y5")
+	// Pairs of rows: Y6 = r0 r1 of steps 0,1 | 4,5; Y7 of 2,3 | 6,7.
+	g.p("VUNPCKLPS Y1, Y0, Y6")
+	g.p("VUNPCKHPS Y1, Y0, Y7")
+	g.p("VUNPCKLPS Y3, Y2, Y8")
+	g.p("VUNPCKHPS Y3, Y2, Y9")
+	g.p("VUNPCKLPS Y5, Y4, Y10")
+	g.p("VUNPCKHPS Y5, Y4, Y11")
+	// Rows 0-3 of one step in each 128-bit half: Y0 steps 0|4, Y1 1|5,
+	// Y2 2|6, Y3 3|7.
+	g.p("VSHUFPS $0x44, Y8, Y6, Y0")
+	g.p("VSHUFPS $0xEE, Y8, Y6, Y1")
+	g.p("VSHUFPS $0x44, Y9, Y7, Y2")
+	g.p("VSHUFPS $0xEE, Y9, Y7, Y3")
+	// Rows 4 and 5 in the low 64 bits of each half: Y10 steps 0|4, Y12
+	// 1|5, Y11 2|6, Y13 3|7.
+	g.p("VSHUFPS $0xEE, Y10, Y10, Y12")
+	g.p("VSHUFPS $0xEE, Y11, Y11, Y13")
+	g.p("VINSERTF128 $1, X10, Y0, Y4")
+	g.p("VMOVUPS Y4, (DI)")
+	g.p("VINSERTF128 $1, X12, Y1, Y4")
+	g.p("VMOVUPS Y4, 24(DI)")
+	g.p("VINSERTF128 $1, X11, Y2, Y4")
+	g.p("VMOVUPS Y4, 48(DI)")
+	g.p("VINSERTF128 $1, X13, Y3, Y4")
+	g.p("VMOVUPS Y4, 72(DI)")
+	g.p("VPERM2F128 $0x31, Y10, Y0, Y4")
+	g.p("VMOVUPS Y4, 96(DI)")
+	g.p("VPERM2F128 $0x31, Y12, Y1, Y4")
+	g.p("VMOVUPS Y4, 120(DI)")
+	g.p("VPERM2F128 $0x31, Y11, Y2, Y4")
+	g.p("VMOVUPS Y4, 144(DI)")
+	g.p("VPERM2F128 $0x31, Y13, Y3, Y4")
+	g.p("VMOVUPS Y4, 168(DI)")
+	g.p("ADDQ $32, SI")
+	g.p("ADDQ $32, BX")
+	g.p("ADDQ $192, DI")
+	g.p("DECQ CX")
+	g.p("JNZ loop")
+	g.label("done")
+	g.p("VZEROUPPER")
+	g.p("RET")
+}
+
 func main() {
 	out := flag.String("out", "kernels_amd64.s", "assembly output file")
 	goOut := flag.String("goout", "kernels_amd64.go", "Go declarations output file")
@@ -1043,6 +1117,7 @@ func main() {
 	}
 	g.packers()
 	g.copyPack16()
+	g.gather6()
 	if err := os.WriteFile(*out, g.buf.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
