@@ -32,7 +32,7 @@ var avx512Set = &kernelSet{
 	// masked 32; 164 us for N=48.
 	narrow:        narrowAVX512,
 	narrowMax:     len(avx512NarrowKernels[0]),
-	narrowSlivers: len(avx512NarrowKernels),
+	narrowSlivers: narrowSliverCounts(avx512NarrowKernels[:]),
 }
 
 // avx2Set uses 6x16 tiles held in 12 ymm registers.
@@ -51,7 +51,21 @@ var avx2Set = &kernelSet{
 	// and one narrow column instead of four tiles.
 	narrow:        narrowAVX2,
 	narrowMax:     len(avx2NarrowKernels[0]),
-	narrowSlivers: len(avx2NarrowKernels),
+	narrowSlivers: narrowSliverCounts(avx2NarrowKernels[:]),
+}
+
+// narrowSliverCounts returns, for each width w of a narrow kernel table
+// (kernels[s-1][w-1] for s slivers), the most slivers it has a kernel for.
+func narrowSliverCounts(kernels [][4]asmKernel) []int {
+	n := make([]int, len(kernels[0]))
+	for s, row := range kernels {
+		for w, k := range row {
+			if k != nil {
+				n[w] = s + 1
+			}
+		}
+	}
+	return n
 }
 
 // kernelSets returns the kernel families this machine runs, best first.
@@ -131,15 +145,15 @@ var avx2Masks = func() (m [17][16]int32) {
 // packAVX2 is packGo with AVX2 moves for 16-wide slivers of rows of B and
 // whole six-row slivers of A.
 func packAVX2(dst, src []float32, base, ld, k, rows, stride int, gather bool) {
-	if gather && rows == 6 && stride == 6 && k > 8 {
-		// Eight steps a call iteration; the last store of the
-		// assembly writes two floats past its steps, into those of
-		// the one to eight steps left to packGo.
-		n := (k - 1) / 8
+	if gather && rows == 6 && stride == 6 && k >= 8 {
+		// Eight steps an iteration of the assembly, the rest in Go.
+		n := k / 8
 		_ = src[base+5*ld+8*n-1]
-		_ = dst[48*n+1]
-		gather6AVX2(&dst[0], &src[base], ld, n)
-		packGo(dst[48*n:], src, base+8*n, ld, k-8*n, rows, stride, gather)
+		_ = dst[48*n-1]
+		gather6AVX2(&dst[0], &src[base], ld, n, &avx2Masks[6])
+		if k > 8*n {
+			packGo(dst[48*n:], src, base+8*n, ld, k-8*n, rows, stride, gather)
+		}
 		return
 	}
 	if gather || stride != 16 || rows < 1 || rows > 16 || k == 0 {

@@ -29,12 +29,12 @@ type kernelSet struct {
 	// reads ncols (at most nr) values at b + p.offs[s]. See SgemmRows.
 	tileRows func(mr, ncols, k int, a []float32, b *float32, c []float32, ldc int, p *kparams)
 	// narrow, when not nil, computes the last w <= narrowMax columns of
-	// s <= narrowSlivers consecutive packed A slivers of p.rows rows each
+	// s <= narrowSlivers[w-1] consecutive packed A slivers of p.rows rows each
 	// (s > 1 only for slivers of mr rows), from B packed w values per k
 	// step; see narrowSplit.
 	narrow        func(s, w, k int, a, b, c []float32, ldc int, p *kparams)
 	narrowMax     int
-	narrowSlivers int
+	narrowSlivers []int // per width w, at narrowSlivers[w-1]
 }
 
 // narrowSplit returns how many of nc columns (a block's) the tiles take
@@ -196,8 +196,14 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 				}
 				// The narrow tail runs after the tiles of each
 				// narrowSlivers slivers, while their A is in the cache;
-				// group is the first row it has not done.
+				// group is the first row it has not done. With A read
+				// in place, the narrow kernels read the group's rows
+				// packed into gp, each sliver right after its tiles.
 				group := 0
+				var gp []float32
+				if pr.direct && tail > 0 {
+					gp = buffer(&w.abuf, min(mc, ks.narrowSlivers[tail-1]*ks.mr)*kb)
+				}
 				for ir := 0; ir < mc; ir += ks.mr {
 					mr := min(ks.mr, mc-ir)
 					row := ic + ir
@@ -221,17 +227,15 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 						}
 						ks.tile(mr, ncols, kb, as, bp[jr*kb:], pr.c[row*pr.ldc+col:], pr.ldc, p)
 					}
-					if end := ir + mr; tail > 0 && (end == mc || end-group == ks.narrowSlivers*ks.mr) {
-						var gp []float32
-						if pr.direct {
-							// The narrow kernels read packed slivers:
-							// pack the group's rows, now in the cache.
-							gp = buffer(&w.abuf, (end-group)*kb)
-							ks.packA(gp, false, pr.a, pr.lda, ic+group, end-group, k0, kb)
-						} else {
-							gp = ap[group*kb:]
+					if gp != nil {
+						ks.packA(gp[(ir-group)*kb:], false, pr.a, pr.lda, row, mr, k0, kb)
+					}
+					if end := ir + mr; tail > 0 && (end == mc || end-group == ks.narrowSlivers[tail-1]*ks.mr) {
+						g := gp
+						if g == nil {
+							g = ap[group*kb:]
 						}
-						pr.narrowTail(w, flags, gp, ic+group, end-group, kb, tp, jc+nc, tail)
+						pr.narrowTail(w, flags, g, ic+group, end-group, kb, tp, jc+nc, tail)
 						group = end
 					}
 				}
@@ -249,7 +253,7 @@ func (pr *problem) narrowTail(w *worker, flags uint32, ap []float32, ic, mc, kb 
 	for ir := 0; ir < mc; {
 		h, s := min(ks.mr, mc-ir), 1
 		if h == ks.mr {
-			s = min(ks.narrowSlivers, (mc-ir)/ks.mr)
+			s = min(ks.narrowSlivers[tail-1], (mc-ir)/ks.mr)
 		}
 		row := ic + ir
 		p.flags, p.rows = flags, h

@@ -440,6 +440,48 @@ func kernAVX2Nx3x3(k int, a, b, c *float32, ldc int, p *kparams)
 //go:noescape
 func kernAVX2Nx3x4(k int, a, b, c *float32, ldc int, p *kparams)
 
+// kernAVX2Nx4x1 computes the last 1 columns of 4 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx4x1(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx4x2 computes the last 2 columns of 4 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx4x2(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx4x3 computes the last 3 columns of 4 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx4x3(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx5x1 computes the last 1 columns of 5 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx5x1(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx5x2 computes the last 2 columns of 5 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx5x2(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx6x1 computes the last 1 columns of 6 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx6x1(k int, a, b, c *float32, ldc int, p *kparams)
+
+// kernAVX2Nx6x2 computes the last 2 columns of 6 packed A
+// slivers with AVX2.
+//
+//go:noescape
+func kernAVX2Nx6x2(k int, a, b, c *float32, ldc int, p *kparams)
+
 // kernAVX512Nx1x1 computes the last 1 columns of 1 packed A
 // slivers with AVX-512.
 //
@@ -604,7 +646,7 @@ func copyPack16AVX2(dst, src *float32, ld, k int, mask *[16]int32)
 // gather6AVX2 packs 8*n steps of six rows of A with AVX2 (see internal/asmgen).
 //
 //go:noescape
-func gather6AVX2(dst, src *float32, ld, n int)
+func gather6AVX2(dst, src *float32, ld, n int, mask *[16]int32)
 
 // gatherPack packs k steps with AVX-512 (see internal/asmgen).
 //
@@ -643,11 +685,15 @@ var avx512NarrowKernels = [4][4]asmKernel{
 }
 
 // avx2NarrowKernels[s][w] computes the last w+1 columns of s+1 packed A
-// slivers (kparams.rows rows each).
-var avx2NarrowKernels = [3][4]asmKernel{
+// slivers (kparams.rows rows each); nil where the accumulators would not
+// fit.
+var avx2NarrowKernels = [6][4]asmKernel{
 	{kernAVX2Nx1x1, kernAVX2Nx1x2, kernAVX2Nx1x3, kernAVX2Nx1x4},
 	{kernAVX2Nx2x1, kernAVX2Nx2x2, kernAVX2Nx2x3, kernAVX2Nx2x4},
 	{kernAVX2Nx3x1, kernAVX2Nx3x2, kernAVX2Nx3x3, kernAVX2Nx3x4},
+	{kernAVX2Nx4x1, kernAVX2Nx4x2, kernAVX2Nx4x3, nil},
+	{kernAVX2Nx5x1, kernAVX2Nx5x2, nil, nil},
+	{kernAVX2Nx6x1, kernAVX2Nx6x2, nil, nil},
 }
 
 // avx2Kernels[d][r] computes an (r+1) x 16 tile from packed (d == 0) or

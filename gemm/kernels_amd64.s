@@ -23155,6 +23155,7 @@ loop:
 	VFMADD231PS Z20, Z18, Z2
 	VFMADD231PS Z20, Z19, Z3
 	ADDQ R12, AX
+	ADDQ R12, R14
 	ADDQ $4, BX
 	DECQ CX
 	JNZ loop
@@ -23288,6 +23289,7 @@ loop:
 	VFMADD231PS Z20, Z19, Z6
 	VFMADD231PS Z21, Z19, Z7
 	ADDQ R12, AX
+	ADDQ R12, R14
 	ADDQ $8, BX
 	DECQ CX
 	JNZ loop
@@ -23475,6 +23477,7 @@ loop:
 	VFMADD231PS Z21, Z19, Z10
 	VFMADD231PS Z22, Z19, Z11
 	ADDQ R12, AX
+	ADDQ R12, R14
 	ADDQ $12, BX
 	DECQ CX
 	JNZ loop
@@ -23716,6 +23719,7 @@ loop:
 	VFMADD231PS Z22, Z19, Z14
 	VFMADD231PS Z23, Z19, Z15
 	ADDQ R12, AX
+	ADDQ R12, R14
 	ADDQ $16, BX
 	DECQ CX
 	JNZ loop
@@ -26367,6 +26371,2187 @@ s2j3noclamp:
 	INCQ BX
 	CMPQ BX, CX
 	JLT s2j3lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx4x1(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx4x1(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	LEAQ (AX)(R13*2), R14
+	ADDQ R13, R14
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y1
+	VFMADD231PS (AX)(R13*2), Y12, Y2
+	VFMADD231PS (R14), Y12, Y3
+	ADDQ R12, AX
+	ADDQ R12, R14
+	ADDQ $4, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X1
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X1, X1
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X1, X1
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s1j0noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j0lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s2j0nobeta
+	VFMADD231SS (R8), X12, X2
+s2j0nobeta:
+	TESTL $2, R9
+	JZ s2j0norowbias
+	VADDSS 48(R10)(BX*4), X2, X2
+s2j0norowbias:
+	TESTL $4, R9
+	JZ s2j0nocolbias
+	VADDSS 0(R11), X2, X2
+s2j0nocolbias:
+	TESTL $8, R9
+	JZ s2j0noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s2j0noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j0lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j0lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s3j0nobeta
+	VFMADD231SS (R8), X12, X3
+s3j0nobeta:
+	TESTL $2, R9
+	JZ s3j0norowbias
+	VADDSS 72(R10)(BX*4), X3, X3
+s3j0norowbias:
+	TESTL $4, R9
+	JZ s3j0nocolbias
+	VADDSS 0(R11), X3, X3
+s3j0nocolbias:
+	TESTL $8, R9
+	JZ s3j0noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s3j0noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j0lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx4x2(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx4x2(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	LEAQ (AX)(R13*2), R14
+	ADDQ R13, R14
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y2
+	VFMADD231PS (AX)(R13*2), Y12, Y4
+	VFMADD231PS (R14), Y12, Y6
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VFMADD231PS (AX)(R13*1), Y12, Y3
+	VFMADD231PS (AX)(R13*2), Y12, Y5
+	VFMADD231PS (R14), Y12, Y7
+	ADDQ R12, AX
+	ADDQ R12, R14
+	ADDQ $8, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X2
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X2, X2
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X2, X2
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s1j0noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j1lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s1j1nobeta
+	VFMADD231SS (R8), X12, X3
+s1j1nobeta:
+	TESTL $2, R9
+	JZ s1j1norowbias
+	VADDSS 24(R10)(BX*4), X3, X3
+s1j1norowbias:
+	TESTL $4, R9
+	JZ s1j1nocolbias
+	VADDSS 4(R11), X3, X3
+s1j1nocolbias:
+	TESTL $8, R9
+	JZ s1j1noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s1j1noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j1lane
+	VMOVUPS Y4, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j0lane:
+	VMOVSS 0(SP)(BX*4), X4
+	VMULSS X14, X4, X4
+	TESTL $1, R9
+	JZ s2j0nobeta
+	VFMADD231SS (R8), X12, X4
+s2j0nobeta:
+	TESTL $2, R9
+	JZ s2j0norowbias
+	VADDSS 48(R10)(BX*4), X4, X4
+s2j0norowbias:
+	TESTL $4, R9
+	JZ s2j0nocolbias
+	VADDSS 0(R11), X4, X4
+s2j0nocolbias:
+	TESTL $8, R9
+	JZ s2j0noclamp
+	VMAXSS X4, X13, X4
+	VMINSS X4, X15, X4
+s2j0noclamp:
+	VMOVSS X4, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j0lane
+	VMOVUPS Y5, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j1lane:
+	VMOVSS 0(SP)(BX*4), X5
+	VMULSS X14, X5, X5
+	TESTL $1, R9
+	JZ s2j1nobeta
+	VFMADD231SS (R8), X12, X5
+s2j1nobeta:
+	TESTL $2, R9
+	JZ s2j1norowbias
+	VADDSS 48(R10)(BX*4), X5, X5
+s2j1norowbias:
+	TESTL $4, R9
+	JZ s2j1nocolbias
+	VADDSS 4(R11), X5, X5
+s2j1nocolbias:
+	TESTL $8, R9
+	JZ s2j1noclamp
+	VMAXSS X5, X13, X5
+	VMINSS X5, X15, X5
+s2j1noclamp:
+	VMOVSS X5, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j1lane
+	VMOVUPS Y6, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j0lane:
+	VMOVSS 0(SP)(BX*4), X6
+	VMULSS X14, X6, X6
+	TESTL $1, R9
+	JZ s3j0nobeta
+	VFMADD231SS (R8), X12, X6
+s3j0nobeta:
+	TESTL $2, R9
+	JZ s3j0norowbias
+	VADDSS 72(R10)(BX*4), X6, X6
+s3j0norowbias:
+	TESTL $4, R9
+	JZ s3j0nocolbias
+	VADDSS 0(R11), X6, X6
+s3j0nocolbias:
+	TESTL $8, R9
+	JZ s3j0noclamp
+	VMAXSS X6, X13, X6
+	VMINSS X6, X15, X6
+s3j0noclamp:
+	VMOVSS X6, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j0lane
+	VMOVUPS Y7, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j1lane:
+	VMOVSS 0(SP)(BX*4), X7
+	VMULSS X14, X7, X7
+	TESTL $1, R9
+	JZ s3j1nobeta
+	VFMADD231SS (R8), X12, X7
+s3j1nobeta:
+	TESTL $2, R9
+	JZ s3j1norowbias
+	VADDSS 72(R10)(BX*4), X7, X7
+s3j1norowbias:
+	TESTL $4, R9
+	JZ s3j1nocolbias
+	VADDSS 4(R11), X7, X7
+s3j1nocolbias:
+	TESTL $8, R9
+	JZ s3j1noclamp
+	VMAXSS X7, X13, X7
+	VMINSS X7, X15, X7
+s3j1noclamp:
+	VMOVSS X7, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j1lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx4x3(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx4x3(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	LEAQ (AX)(R13*2), R14
+	ADDQ R13, R14
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y3
+	VFMADD231PS (AX)(R13*2), Y12, Y6
+	VFMADD231PS (R14), Y12, Y9
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VFMADD231PS (AX)(R13*1), Y12, Y4
+	VFMADD231PS (AX)(R13*2), Y12, Y7
+	VFMADD231PS (R14), Y12, Y10
+	VBROADCASTSS 8(BX), Y12
+	VFMADD231PS (AX), Y12, Y2
+	VFMADD231PS (AX)(R13*1), Y12, Y5
+	VFMADD231PS (AX)(R13*2), Y12, Y8
+	VFMADD231PS (R14), Y12, Y11
+	ADDQ R12, AX
+	ADDQ R12, R14
+	ADDQ $12, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j2lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s0j2nobeta
+	VFMADD231SS (R8), X12, X2
+s0j2nobeta:
+	TESTL $2, R9
+	JZ s0j2norowbias
+	VADDSS 0(R10)(BX*4), X2, X2
+s0j2norowbias:
+	TESTL $4, R9
+	JZ s0j2nocolbias
+	VADDSS 8(R11), X2, X2
+s0j2nocolbias:
+	TESTL $8, R9
+	JZ s0j2noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s0j2noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j2lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X3
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X3, X3
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X3, X3
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s1j0noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y4, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j1lane:
+	VMOVSS 0(SP)(BX*4), X4
+	VMULSS X14, X4, X4
+	TESTL $1, R9
+	JZ s1j1nobeta
+	VFMADD231SS (R8), X12, X4
+s1j1nobeta:
+	TESTL $2, R9
+	JZ s1j1norowbias
+	VADDSS 24(R10)(BX*4), X4, X4
+s1j1norowbias:
+	TESTL $4, R9
+	JZ s1j1nocolbias
+	VADDSS 4(R11), X4, X4
+s1j1nocolbias:
+	TESTL $8, R9
+	JZ s1j1noclamp
+	VMAXSS X4, X13, X4
+	VMINSS X4, X15, X4
+s1j1noclamp:
+	VMOVSS X4, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j1lane
+	VMOVUPS Y5, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j2lane:
+	VMOVSS 0(SP)(BX*4), X5
+	VMULSS X14, X5, X5
+	TESTL $1, R9
+	JZ s1j2nobeta
+	VFMADD231SS (R8), X12, X5
+s1j2nobeta:
+	TESTL $2, R9
+	JZ s1j2norowbias
+	VADDSS 24(R10)(BX*4), X5, X5
+s1j2norowbias:
+	TESTL $4, R9
+	JZ s1j2nocolbias
+	VADDSS 8(R11), X5, X5
+s1j2nocolbias:
+	TESTL $8, R9
+	JZ s1j2noclamp
+	VMAXSS X5, X13, X5
+	VMINSS X5, X15, X5
+s1j2noclamp:
+	VMOVSS X5, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j2lane
+	VMOVUPS Y6, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j0lane:
+	VMOVSS 0(SP)(BX*4), X6
+	VMULSS X14, X6, X6
+	TESTL $1, R9
+	JZ s2j0nobeta
+	VFMADD231SS (R8), X12, X6
+s2j0nobeta:
+	TESTL $2, R9
+	JZ s2j0norowbias
+	VADDSS 48(R10)(BX*4), X6, X6
+s2j0norowbias:
+	TESTL $4, R9
+	JZ s2j0nocolbias
+	VADDSS 0(R11), X6, X6
+s2j0nocolbias:
+	TESTL $8, R9
+	JZ s2j0noclamp
+	VMAXSS X6, X13, X6
+	VMINSS X6, X15, X6
+s2j0noclamp:
+	VMOVSS X6, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j0lane
+	VMOVUPS Y7, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j1lane:
+	VMOVSS 0(SP)(BX*4), X7
+	VMULSS X14, X7, X7
+	TESTL $1, R9
+	JZ s2j1nobeta
+	VFMADD231SS (R8), X12, X7
+s2j1nobeta:
+	TESTL $2, R9
+	JZ s2j1norowbias
+	VADDSS 48(R10)(BX*4), X7, X7
+s2j1norowbias:
+	TESTL $4, R9
+	JZ s2j1nocolbias
+	VADDSS 4(R11), X7, X7
+s2j1nocolbias:
+	TESTL $8, R9
+	JZ s2j1noclamp
+	VMAXSS X7, X13, X7
+	VMINSS X7, X15, X7
+s2j1noclamp:
+	VMOVSS X7, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j1lane
+	VMOVUPS Y8, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j2lane:
+	VMOVSS 0(SP)(BX*4), X8
+	VMULSS X14, X8, X8
+	TESTL $1, R9
+	JZ s2j2nobeta
+	VFMADD231SS (R8), X12, X8
+s2j2nobeta:
+	TESTL $2, R9
+	JZ s2j2norowbias
+	VADDSS 48(R10)(BX*4), X8, X8
+s2j2norowbias:
+	TESTL $4, R9
+	JZ s2j2nocolbias
+	VADDSS 8(R11), X8, X8
+s2j2nocolbias:
+	TESTL $8, R9
+	JZ s2j2noclamp
+	VMAXSS X8, X13, X8
+	VMINSS X8, X15, X8
+s2j2noclamp:
+	VMOVSS X8, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j2lane
+	VMOVUPS Y9, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j0lane:
+	VMOVSS 0(SP)(BX*4), X9
+	VMULSS X14, X9, X9
+	TESTL $1, R9
+	JZ s3j0nobeta
+	VFMADD231SS (R8), X12, X9
+s3j0nobeta:
+	TESTL $2, R9
+	JZ s3j0norowbias
+	VADDSS 72(R10)(BX*4), X9, X9
+s3j0norowbias:
+	TESTL $4, R9
+	JZ s3j0nocolbias
+	VADDSS 0(R11), X9, X9
+s3j0nocolbias:
+	TESTL $8, R9
+	JZ s3j0noclamp
+	VMAXSS X9, X13, X9
+	VMINSS X9, X15, X9
+s3j0noclamp:
+	VMOVSS X9, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j0lane
+	VMOVUPS Y10, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j1lane:
+	VMOVSS 0(SP)(BX*4), X10
+	VMULSS X14, X10, X10
+	TESTL $1, R9
+	JZ s3j1nobeta
+	VFMADD231SS (R8), X12, X10
+s3j1nobeta:
+	TESTL $2, R9
+	JZ s3j1norowbias
+	VADDSS 72(R10)(BX*4), X10, X10
+s3j1norowbias:
+	TESTL $4, R9
+	JZ s3j1nocolbias
+	VADDSS 4(R11), X10, X10
+s3j1nocolbias:
+	TESTL $8, R9
+	JZ s3j1noclamp
+	VMAXSS X10, X13, X10
+	VMINSS X10, X15, X10
+s3j1noclamp:
+	VMOVSS X10, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j1lane
+	VMOVUPS Y11, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 8(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j2lane:
+	VMOVSS 0(SP)(BX*4), X11
+	VMULSS X14, X11, X11
+	TESTL $1, R9
+	JZ s3j2nobeta
+	VFMADD231SS (R8), X12, X11
+s3j2nobeta:
+	TESTL $2, R9
+	JZ s3j2norowbias
+	VADDSS 72(R10)(BX*4), X11, X11
+s3j2norowbias:
+	TESTL $4, R9
+	JZ s3j2nocolbias
+	VADDSS 8(R11), X11, X11
+s3j2nocolbias:
+	TESTL $8, R9
+	JZ s3j2noclamp
+	VMAXSS X11, X13, X11
+	VMINSS X11, X15, X11
+s3j2noclamp:
+	VMOVSS X11, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j2lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx5x1(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx5x1(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	LEAQ (AX)(R13*2), R14
+	ADDQ R13, R14
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y1
+	VFMADD231PS (AX)(R13*2), Y12, Y2
+	VFMADD231PS (R14), Y12, Y3
+	VFMADD231PS (AX)(R13*4), Y12, Y4
+	ADDQ R12, AX
+	ADDQ R12, R14
+	ADDQ $4, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X1
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X1, X1
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X1, X1
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s1j0noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j0lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s2j0nobeta
+	VFMADD231SS (R8), X12, X2
+s2j0nobeta:
+	TESTL $2, R9
+	JZ s2j0norowbias
+	VADDSS 48(R10)(BX*4), X2, X2
+s2j0norowbias:
+	TESTL $4, R9
+	JZ s2j0nocolbias
+	VADDSS 0(R11), X2, X2
+s2j0nocolbias:
+	TESTL $8, R9
+	JZ s2j0noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s2j0noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j0lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j0lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s3j0nobeta
+	VFMADD231SS (R8), X12, X3
+s3j0nobeta:
+	TESTL $2, R9
+	JZ s3j0norowbias
+	VADDSS 72(R10)(BX*4), X3, X3
+s3j0norowbias:
+	TESTL $4, R9
+	JZ s3j0nocolbias
+	VADDSS 0(R11), X3, X3
+s3j0nocolbias:
+	TESTL $8, R9
+	JZ s3j0noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s3j0noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j0lane
+	VMOVUPS Y4, 0(SP)
+	MOVQ SI, R10
+	IMULQ $24, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s4j0lane:
+	VMOVSS 0(SP)(BX*4), X4
+	VMULSS X14, X4, X4
+	TESTL $1, R9
+	JZ s4j0nobeta
+	VFMADD231SS (R8), X12, X4
+s4j0nobeta:
+	TESTL $2, R9
+	JZ s4j0norowbias
+	VADDSS 96(R10)(BX*4), X4, X4
+s4j0norowbias:
+	TESTL $4, R9
+	JZ s4j0nocolbias
+	VADDSS 0(R11), X4, X4
+s4j0nocolbias:
+	TESTL $8, R9
+	JZ s4j0noclamp
+	VMAXSS X4, X13, X4
+	VMINSS X4, X15, X4
+s4j0noclamp:
+	VMOVSS X4, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s4j0lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx5x2(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx5x2(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	LEAQ (AX)(R13*2), R14
+	ADDQ R13, R14
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y2
+	VFMADD231PS (AX)(R13*2), Y12, Y4
+	VFMADD231PS (R14), Y12, Y6
+	VFMADD231PS (AX)(R13*4), Y12, Y8
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VFMADD231PS (AX)(R13*1), Y12, Y3
+	VFMADD231PS (AX)(R13*2), Y12, Y5
+	VFMADD231PS (R14), Y12, Y7
+	VFMADD231PS (AX)(R13*4), Y12, Y9
+	ADDQ R12, AX
+	ADDQ R12, R14
+	ADDQ $8, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X2
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X2, X2
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X2, X2
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s1j0noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j1lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s1j1nobeta
+	VFMADD231SS (R8), X12, X3
+s1j1nobeta:
+	TESTL $2, R9
+	JZ s1j1norowbias
+	VADDSS 24(R10)(BX*4), X3, X3
+s1j1norowbias:
+	TESTL $4, R9
+	JZ s1j1nocolbias
+	VADDSS 4(R11), X3, X3
+s1j1nocolbias:
+	TESTL $8, R9
+	JZ s1j1noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s1j1noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j1lane
+	VMOVUPS Y4, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j0lane:
+	VMOVSS 0(SP)(BX*4), X4
+	VMULSS X14, X4, X4
+	TESTL $1, R9
+	JZ s2j0nobeta
+	VFMADD231SS (R8), X12, X4
+s2j0nobeta:
+	TESTL $2, R9
+	JZ s2j0norowbias
+	VADDSS 48(R10)(BX*4), X4, X4
+s2j0norowbias:
+	TESTL $4, R9
+	JZ s2j0nocolbias
+	VADDSS 0(R11), X4, X4
+s2j0nocolbias:
+	TESTL $8, R9
+	JZ s2j0noclamp
+	VMAXSS X4, X13, X4
+	VMINSS X4, X15, X4
+s2j0noclamp:
+	VMOVSS X4, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j0lane
+	VMOVUPS Y5, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j1lane:
+	VMOVSS 0(SP)(BX*4), X5
+	VMULSS X14, X5, X5
+	TESTL $1, R9
+	JZ s2j1nobeta
+	VFMADD231SS (R8), X12, X5
+s2j1nobeta:
+	TESTL $2, R9
+	JZ s2j1norowbias
+	VADDSS 48(R10)(BX*4), X5, X5
+s2j1norowbias:
+	TESTL $4, R9
+	JZ s2j1nocolbias
+	VADDSS 4(R11), X5, X5
+s2j1nocolbias:
+	TESTL $8, R9
+	JZ s2j1noclamp
+	VMAXSS X5, X13, X5
+	VMINSS X5, X15, X5
+s2j1noclamp:
+	VMOVSS X5, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j1lane
+	VMOVUPS Y6, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j0lane:
+	VMOVSS 0(SP)(BX*4), X6
+	VMULSS X14, X6, X6
+	TESTL $1, R9
+	JZ s3j0nobeta
+	VFMADD231SS (R8), X12, X6
+s3j0nobeta:
+	TESTL $2, R9
+	JZ s3j0norowbias
+	VADDSS 72(R10)(BX*4), X6, X6
+s3j0norowbias:
+	TESTL $4, R9
+	JZ s3j0nocolbias
+	VADDSS 0(R11), X6, X6
+s3j0nocolbias:
+	TESTL $8, R9
+	JZ s3j0noclamp
+	VMAXSS X6, X13, X6
+	VMINSS X6, X15, X6
+s3j0noclamp:
+	VMOVSS X6, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j0lane
+	VMOVUPS Y7, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j1lane:
+	VMOVSS 0(SP)(BX*4), X7
+	VMULSS X14, X7, X7
+	TESTL $1, R9
+	JZ s3j1nobeta
+	VFMADD231SS (R8), X12, X7
+s3j1nobeta:
+	TESTL $2, R9
+	JZ s3j1norowbias
+	VADDSS 72(R10)(BX*4), X7, X7
+s3j1norowbias:
+	TESTL $4, R9
+	JZ s3j1nocolbias
+	VADDSS 4(R11), X7, X7
+s3j1nocolbias:
+	TESTL $8, R9
+	JZ s3j1noclamp
+	VMAXSS X7, X13, X7
+	VMINSS X7, X15, X7
+s3j1noclamp:
+	VMOVSS X7, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j1lane
+	VMOVUPS Y8, 0(SP)
+	MOVQ SI, R10
+	IMULQ $24, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s4j0lane:
+	VMOVSS 0(SP)(BX*4), X8
+	VMULSS X14, X8, X8
+	TESTL $1, R9
+	JZ s4j0nobeta
+	VFMADD231SS (R8), X12, X8
+s4j0nobeta:
+	TESTL $2, R9
+	JZ s4j0norowbias
+	VADDSS 96(R10)(BX*4), X8, X8
+s4j0norowbias:
+	TESTL $4, R9
+	JZ s4j0nocolbias
+	VADDSS 0(R11), X8, X8
+s4j0nocolbias:
+	TESTL $8, R9
+	JZ s4j0noclamp
+	VMAXSS X8, X13, X8
+	VMINSS X8, X15, X8
+s4j0noclamp:
+	VMOVSS X8, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s4j0lane
+	VMOVUPS Y9, 0(SP)
+	MOVQ SI, R10
+	IMULQ $24, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s4j1lane:
+	VMOVSS 0(SP)(BX*4), X9
+	VMULSS X14, X9, X9
+	TESTL $1, R9
+	JZ s4j1nobeta
+	VFMADD231SS (R8), X12, X9
+s4j1nobeta:
+	TESTL $2, R9
+	JZ s4j1norowbias
+	VADDSS 96(R10)(BX*4), X9, X9
+s4j1norowbias:
+	TESTL $4, R9
+	JZ s4j1nocolbias
+	VADDSS 4(R11), X9, X9
+s4j1nocolbias:
+	TESTL $8, R9
+	JZ s4j1noclamp
+	VMAXSS X9, X13, X9
+	VMINSS X9, X15, X9
+s4j1noclamp:
+	VMOVSS X9, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s4j1lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx6x1(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx6x1(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	LEAQ (AX)(R13*2), R14
+	ADDQ R13, R14
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y1
+	VFMADD231PS (AX)(R13*2), Y12, Y2
+	VFMADD231PS (R14), Y12, Y3
+	VFMADD231PS (AX)(R13*4), Y12, Y4
+	VFMADD231PS (R14)(R13*2), Y12, Y5
+	ADDQ R12, AX
+	ADDQ R12, R14
+	ADDQ $4, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X1
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X1, X1
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X1, X1
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s1j0noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j0lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s2j0nobeta
+	VFMADD231SS (R8), X12, X2
+s2j0nobeta:
+	TESTL $2, R9
+	JZ s2j0norowbias
+	VADDSS 48(R10)(BX*4), X2, X2
+s2j0norowbias:
+	TESTL $4, R9
+	JZ s2j0nocolbias
+	VADDSS 0(R11), X2, X2
+s2j0nocolbias:
+	TESTL $8, R9
+	JZ s2j0noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s2j0noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j0lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j0lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s3j0nobeta
+	VFMADD231SS (R8), X12, X3
+s3j0nobeta:
+	TESTL $2, R9
+	JZ s3j0norowbias
+	VADDSS 72(R10)(BX*4), X3, X3
+s3j0norowbias:
+	TESTL $4, R9
+	JZ s3j0nocolbias
+	VADDSS 0(R11), X3, X3
+s3j0nocolbias:
+	TESTL $8, R9
+	JZ s3j0noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s3j0noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j0lane
+	VMOVUPS Y4, 0(SP)
+	MOVQ SI, R10
+	IMULQ $24, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s4j0lane:
+	VMOVSS 0(SP)(BX*4), X4
+	VMULSS X14, X4, X4
+	TESTL $1, R9
+	JZ s4j0nobeta
+	VFMADD231SS (R8), X12, X4
+s4j0nobeta:
+	TESTL $2, R9
+	JZ s4j0norowbias
+	VADDSS 96(R10)(BX*4), X4, X4
+s4j0norowbias:
+	TESTL $4, R9
+	JZ s4j0nocolbias
+	VADDSS 0(R11), X4, X4
+s4j0nocolbias:
+	TESTL $8, R9
+	JZ s4j0noclamp
+	VMAXSS X4, X13, X4
+	VMINSS X4, X15, X4
+s4j0noclamp:
+	VMOVSS X4, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s4j0lane
+	VMOVUPS Y5, 0(SP)
+	MOVQ SI, R10
+	IMULQ $30, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s5j0lane:
+	VMOVSS 0(SP)(BX*4), X5
+	VMULSS X14, X5, X5
+	TESTL $1, R9
+	JZ s5j0nobeta
+	VFMADD231SS (R8), X12, X5
+s5j0nobeta:
+	TESTL $2, R9
+	JZ s5j0norowbias
+	VADDSS 120(R10)(BX*4), X5, X5
+s5j0norowbias:
+	TESTL $4, R9
+	JZ s5j0nocolbias
+	VADDSS 0(R11), X5, X5
+s5j0nocolbias:
+	TESTL $8, R9
+	JZ s5j0noclamp
+	VMAXSS X5, X13, X5
+	VMINSS X5, X15, X5
+s5j0noclamp:
+	VMOVSS X5, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s5j0lane
+	VZEROUPPER
+	RET
+
+// func kernAVX2Nx6x2(k int, a, b, c *float32, ldc int, p *kparams)
+TEXT ·kernAVX2Nx6x2(SB), NOSPLIT, $32-48
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
+	MOVQ p+40(FP), DX
+	SHLQ $2, SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ 120(DX), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	IMULQ CX, R13
+	LEAQ (AX)(R13*2), R14
+	ADDQ R13, R14
+	TESTQ CX, CX
+	JZ epilogue
+loop:
+	VBROADCASTSS 0(BX), Y12
+	VFMADD231PS (AX), Y12, Y0
+	VFMADD231PS (AX)(R13*1), Y12, Y2
+	VFMADD231PS (AX)(R13*2), Y12, Y4
+	VFMADD231PS (R14), Y12, Y6
+	VFMADD231PS (AX)(R13*4), Y12, Y8
+	VFMADD231PS (R14)(R13*2), Y12, Y10
+	VBROADCASTSS 4(BX), Y12
+	VFMADD231PS (AX), Y12, Y1
+	VFMADD231PS (AX)(R13*1), Y12, Y3
+	VFMADD231PS (AX)(R13*2), Y12, Y5
+	VFMADD231PS (R14), Y12, Y7
+	VFMADD231PS (AX)(R13*4), Y12, Y9
+	VFMADD231PS (R14)(R13*2), Y12, Y11
+	ADDQ R12, AX
+	ADDQ R12, R14
+	ADDQ $8, BX
+	DECQ CX
+	JNZ loop
+epilogue:
+	MOVL 20(DX), R9
+	VMOVSS 4(DX), X12
+	VMOVSS 8(DX), X13
+	VMOVSS 0(DX), X14
+	VMOVSS 12(DX), X15
+	MOVQ 120(DX), CX
+	VMOVUPS Y0, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j0lane:
+	VMOVSS 0(SP)(BX*4), X0
+	VMULSS X14, X0, X0
+	TESTL $1, R9
+	JZ s0j0nobeta
+	VFMADD231SS (R8), X12, X0
+s0j0nobeta:
+	TESTL $2, R9
+	JZ s0j0norowbias
+	VADDSS 0(R10)(BX*4), X0, X0
+s0j0norowbias:
+	TESTL $4, R9
+	JZ s0j0nocolbias
+	VADDSS 0(R11), X0, X0
+s0j0nocolbias:
+	TESTL $8, R9
+	JZ s0j0noclamp
+	VMAXSS X0, X13, X0
+	VMINSS X0, X15, X0
+s0j0noclamp:
+	VMOVSS X0, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j0lane
+	VMOVUPS Y1, 0(SP)
+	MOVQ SI, R10
+	IMULQ $0, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s0j1lane:
+	VMOVSS 0(SP)(BX*4), X1
+	VMULSS X14, X1, X1
+	TESTL $1, R9
+	JZ s0j1nobeta
+	VFMADD231SS (R8), X12, X1
+s0j1nobeta:
+	TESTL $2, R9
+	JZ s0j1norowbias
+	VADDSS 0(R10)(BX*4), X1, X1
+s0j1norowbias:
+	TESTL $4, R9
+	JZ s0j1nocolbias
+	VADDSS 4(R11), X1, X1
+s0j1nocolbias:
+	TESTL $8, R9
+	JZ s0j1noclamp
+	VMAXSS X1, X13, X1
+	VMINSS X1, X15, X1
+s0j1noclamp:
+	VMOVSS X1, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s0j1lane
+	VMOVUPS Y2, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j0lane:
+	VMOVSS 0(SP)(BX*4), X2
+	VMULSS X14, X2, X2
+	TESTL $1, R9
+	JZ s1j0nobeta
+	VFMADD231SS (R8), X12, X2
+s1j0nobeta:
+	TESTL $2, R9
+	JZ s1j0norowbias
+	VADDSS 24(R10)(BX*4), X2, X2
+s1j0norowbias:
+	TESTL $4, R9
+	JZ s1j0nocolbias
+	VADDSS 0(R11), X2, X2
+s1j0nocolbias:
+	TESTL $8, R9
+	JZ s1j0noclamp
+	VMAXSS X2, X13, X2
+	VMINSS X2, X15, X2
+s1j0noclamp:
+	VMOVSS X2, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j0lane
+	VMOVUPS Y3, 0(SP)
+	MOVQ SI, R10
+	IMULQ $6, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s1j1lane:
+	VMOVSS 0(SP)(BX*4), X3
+	VMULSS X14, X3, X3
+	TESTL $1, R9
+	JZ s1j1nobeta
+	VFMADD231SS (R8), X12, X3
+s1j1nobeta:
+	TESTL $2, R9
+	JZ s1j1norowbias
+	VADDSS 24(R10)(BX*4), X3, X3
+s1j1norowbias:
+	TESTL $4, R9
+	JZ s1j1nocolbias
+	VADDSS 4(R11), X3, X3
+s1j1nocolbias:
+	TESTL $8, R9
+	JZ s1j1noclamp
+	VMAXSS X3, X13, X3
+	VMINSS X3, X15, X3
+s1j1noclamp:
+	VMOVSS X3, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s1j1lane
+	VMOVUPS Y4, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j0lane:
+	VMOVSS 0(SP)(BX*4), X4
+	VMULSS X14, X4, X4
+	TESTL $1, R9
+	JZ s2j0nobeta
+	VFMADD231SS (R8), X12, X4
+s2j0nobeta:
+	TESTL $2, R9
+	JZ s2j0norowbias
+	VADDSS 48(R10)(BX*4), X4, X4
+s2j0norowbias:
+	TESTL $4, R9
+	JZ s2j0nocolbias
+	VADDSS 0(R11), X4, X4
+s2j0nocolbias:
+	TESTL $8, R9
+	JZ s2j0noclamp
+	VMAXSS X4, X13, X4
+	VMINSS X4, X15, X4
+s2j0noclamp:
+	VMOVSS X4, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j0lane
+	VMOVUPS Y5, 0(SP)
+	MOVQ SI, R10
+	IMULQ $12, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s2j1lane:
+	VMOVSS 0(SP)(BX*4), X5
+	VMULSS X14, X5, X5
+	TESTL $1, R9
+	JZ s2j1nobeta
+	VFMADD231SS (R8), X12, X5
+s2j1nobeta:
+	TESTL $2, R9
+	JZ s2j1norowbias
+	VADDSS 48(R10)(BX*4), X5, X5
+s2j1norowbias:
+	TESTL $4, R9
+	JZ s2j1nocolbias
+	VADDSS 4(R11), X5, X5
+s2j1nocolbias:
+	TESTL $8, R9
+	JZ s2j1noclamp
+	VMAXSS X5, X13, X5
+	VMINSS X5, X15, X5
+s2j1noclamp:
+	VMOVSS X5, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s2j1lane
+	VMOVUPS Y6, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j0lane:
+	VMOVSS 0(SP)(BX*4), X6
+	VMULSS X14, X6, X6
+	TESTL $1, R9
+	JZ s3j0nobeta
+	VFMADD231SS (R8), X12, X6
+s3j0nobeta:
+	TESTL $2, R9
+	JZ s3j0norowbias
+	VADDSS 72(R10)(BX*4), X6, X6
+s3j0norowbias:
+	TESTL $4, R9
+	JZ s3j0nocolbias
+	VADDSS 0(R11), X6, X6
+s3j0nocolbias:
+	TESTL $8, R9
+	JZ s3j0noclamp
+	VMAXSS X6, X13, X6
+	VMINSS X6, X15, X6
+s3j0noclamp:
+	VMOVSS X6, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j0lane
+	VMOVUPS Y7, 0(SP)
+	MOVQ SI, R10
+	IMULQ $18, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s3j1lane:
+	VMOVSS 0(SP)(BX*4), X7
+	VMULSS X14, X7, X7
+	TESTL $1, R9
+	JZ s3j1nobeta
+	VFMADD231SS (R8), X12, X7
+s3j1nobeta:
+	TESTL $2, R9
+	JZ s3j1norowbias
+	VADDSS 72(R10)(BX*4), X7, X7
+s3j1norowbias:
+	TESTL $4, R9
+	JZ s3j1nocolbias
+	VADDSS 4(R11), X7, X7
+s3j1nocolbias:
+	TESTL $8, R9
+	JZ s3j1noclamp
+	VMAXSS X7, X13, X7
+	VMINSS X7, X15, X7
+s3j1noclamp:
+	VMOVSS X7, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s3j1lane
+	VMOVUPS Y8, 0(SP)
+	MOVQ SI, R10
+	IMULQ $24, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s4j0lane:
+	VMOVSS 0(SP)(BX*4), X8
+	VMULSS X14, X8, X8
+	TESTL $1, R9
+	JZ s4j0nobeta
+	VFMADD231SS (R8), X12, X8
+s4j0nobeta:
+	TESTL $2, R9
+	JZ s4j0norowbias
+	VADDSS 96(R10)(BX*4), X8, X8
+s4j0norowbias:
+	TESTL $4, R9
+	JZ s4j0nocolbias
+	VADDSS 0(R11), X8, X8
+s4j0nocolbias:
+	TESTL $8, R9
+	JZ s4j0noclamp
+	VMAXSS X8, X13, X8
+	VMINSS X8, X15, X8
+s4j0noclamp:
+	VMOVSS X8, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s4j0lane
+	VMOVUPS Y9, 0(SP)
+	MOVQ SI, R10
+	IMULQ $24, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s4j1lane:
+	VMOVSS 0(SP)(BX*4), X9
+	VMULSS X14, X9, X9
+	TESTL $1, R9
+	JZ s4j1nobeta
+	VFMADD231SS (R8), X12, X9
+s4j1nobeta:
+	TESTL $2, R9
+	JZ s4j1norowbias
+	VADDSS 96(R10)(BX*4), X9, X9
+s4j1norowbias:
+	TESTL $4, R9
+	JZ s4j1nocolbias
+	VADDSS 4(R11), X9, X9
+s4j1nocolbias:
+	TESTL $8, R9
+	JZ s4j1noclamp
+	VMAXSS X9, X13, X9
+	VMINSS X9, X15, X9
+s4j1noclamp:
+	VMOVSS X9, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s4j1lane
+	VMOVUPS Y10, 0(SP)
+	MOVQ SI, R10
+	IMULQ $30, R10
+	LEAQ 0(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s5j0lane:
+	VMOVSS 0(SP)(BX*4), X10
+	VMULSS X14, X10, X10
+	TESTL $1, R9
+	JZ s5j0nobeta
+	VFMADD231SS (R8), X12, X10
+s5j0nobeta:
+	TESTL $2, R9
+	JZ s5j0norowbias
+	VADDSS 120(R10)(BX*4), X10, X10
+s5j0norowbias:
+	TESTL $4, R9
+	JZ s5j0nocolbias
+	VADDSS 0(R11), X10, X10
+s5j0nocolbias:
+	TESTL $8, R9
+	JZ s5j0noclamp
+	VMAXSS X10, X13, X10
+	VMINSS X10, X15, X10
+s5j0noclamp:
+	VMOVSS X10, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s5j0lane
+	VMOVUPS Y11, 0(SP)
+	MOVQ SI, R10
+	IMULQ $30, R10
+	LEAQ 4(DI)(R10*1), R8
+	MOVQ 24(DX), R10
+	MOVQ 32(DX), R11
+	XORQ BX, BX
+s5j1lane:
+	VMOVSS 0(SP)(BX*4), X11
+	VMULSS X14, X11, X11
+	TESTL $1, R9
+	JZ s5j1nobeta
+	VFMADD231SS (R8), X12, X11
+s5j1nobeta:
+	TESTL $2, R9
+	JZ s5j1norowbias
+	VADDSS 120(R10)(BX*4), X11, X11
+s5j1norowbias:
+	TESTL $4, R9
+	JZ s5j1nocolbias
+	VADDSS 4(R11), X11, X11
+s5j1nocolbias:
+	TESTL $8, R9
+	JZ s5j1noclamp
+	VMAXSS X11, X13, X11
+	VMINSS X11, X15, X11
+s5j1noclamp:
+	VMOVSS X11, (R8)
+	ADDQ SI, R8
+	INCQ BX
+	CMPQ BX, CX
+	JLT s5j1lane
 	VZEROUPPER
 	RET
 
@@ -29154,15 +31339,17 @@ done:
 	VZEROUPPER
 	RET
 
-// func gather6AVX2(dst, src *float32, ld, n int)
-TEXT ·gather6AVX2(SB), NOSPLIT, $0-32
+// func gather6AVX2(dst, src *float32, ld, n int, mask *[16]int32)
+TEXT ·gather6AVX2(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ ld+16(FP), AX
 	SHLQ $2, AX
 	MOVQ n+24(FP), CX
+	MOVQ mask+32(FP), R8
 	TESTQ CX, CX
 	JZ done
+	VMOVUPS (R8), Y15
 	LEAQ (AX)(AX*2), DX
 	LEAQ (SI)(DX*1), BX
 loop:
@@ -29199,12 +31386,16 @@ loop:
 	VPERM2F128 $0x31, Y11, Y2, Y4
 	VMOVUPS Y4, 144(DI)
 	VPERM2F128 $0x31, Y13, Y3, Y4
+	CMPQ CX, $1
+	JEQ last
 	VMOVUPS Y4, 168(DI)
 	ADDQ $32, SI
 	ADDQ $32, BX
 	ADDQ $192, DI
 	DECQ CX
-	JNZ loop
+	JMP loop
+last:
+	VMASKMOVPS Y4, Y15, 168(DI)
 done:
 	VZEROUPPER
 	RET

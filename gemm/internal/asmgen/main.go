@@ -91,9 +91,18 @@ const (
 	narrowS = 4
 	narrowW = 4
 	// The AVX2 narrow kernels: at most narrowS256 slivers of mr256 rows
-	// and narrowW columns (one accumulator each, plus a broadcast).
-	narrowS256 = 3
+	// and narrowW columns, with one accumulator for each sliver and column
+	// (at most narrowAcc256 of them; a broadcast takes another register).
+	// More slivers for fewer columns: each accumulator is a chain of
+	// dependent fused multiply-adds, and one column of three slivers
+	// waited on their latency.
+	narrowS256   = 6
+	narrowAcc256 = 12
 )
+
+// avx2NarrowOK reports whether the AVX2 narrow kernel of ns slivers and nw
+// columns exists (its accumulators fit).
+func avx2NarrowOK(ns, nw int) bool { return ns*nw <= narrowAcc256 }
 
 // Parameters of the AVX-512 and AVX2 families.
 const (
@@ -437,12 +446,17 @@ func (g *gen) avx2Narrow(ns, nw int) {
 			g.p("VXORPS %[1]s, %[1]s, %[1]s", acc(s, j))
 		}
 	}
-	// R12: bytes a k step of a sliver; R13: bytes a sliver.
+	// R12: bytes a k step of a sliver; R13: bytes a sliver; R14: the
+	// fourth sliver, when there is one.
 	g.p("MOVQ %d(DX), R12", offRows)
 	g.p("SHLQ $2, R12")
 	g.p("MOVQ R12, R13")
 	g.p("IMULQ CX, R13")
-	sliver := []string{"(AX)", "(AX)(R13*1)", "(AX)(R13*2)"}
+	sliver := []string{"(AX)", "(AX)(R13*1)", "(AX)(R13*2)", "(R14)", "(AX)(R13*4)", "(R14)(R13*2)"}
+	if ns > 3 {
+		g.p("LEAQ (AX)(R13*2), R14")
+		g.p("ADDQ R13, R14")
+	}
 	g.p("TESTQ CX, CX")
 	g.p("JZ epilogue")
 	g.label("loop")
@@ -453,6 +467,9 @@ func (g *gen) avx2Narrow(ns, nw int) {
 		}
 	}
 	g.p("ADDQ R12, AX")
+	if ns > 3 {
+		g.p("ADDQ R12, R14")
+	}
 	g.p("ADDQ $%d, BX", 4*nw)
 	g.p("DECQ CX")
 	g.p("JNZ loop")
@@ -550,6 +567,9 @@ func (g *gen) avx512Narrow(ns, nw int) {
 		}
 	}
 	g.p("ADDQ R12, AX")
+	if ns > 3 {
+		g.p("ADDQ R12, R14")
+	}
 	g.p("ADDQ $%d, BX", 4*nw)
 	g.p("DECQ CX")
 	g.p("JNZ loop")
@@ -771,6 +791,10 @@ func goDecls() []byte {
 	var names256Narrow [narrowS256][narrowW]string
 	for ns := 1; ns <= narrowS256; ns++ {
 		for nw := 1; nw <= narrowW; nw++ {
+			if !avx2NarrowOK(ns, nw) {
+				names256Narrow[ns-1][nw-1] = "nil"
+				continue
+			}
 			name := kernName256Narrow(ns, nw)
 			names256Narrow[ns-1][nw-1] = name
 			fmt.Fprintf(&b, "\n// %s computes the last %d columns of %d packed A\n// slivers with AVX2.\n//\n//go:noescape\nfunc %s(k int, a, b, c *float32, ldc int, p *kparams)\n", name, nw, ns, name)
@@ -797,7 +821,7 @@ func goDecls() []byte {
 		}
 	}
 	b.WriteString("\n// copyPack16AVX2 packs k steps of 16 values with AVX2 (see internal/asmgen).\n//\n//go:noescape\nfunc copyPack16AVX2(dst, src *float32, ld, k int, mask *[16]int32)\n")
-	b.WriteString("\n// gather6AVX2 packs 8*n steps of six rows of A with AVX2 (see internal/asmgen).\n//\n//go:noescape\nfunc gather6AVX2(dst, src *float32, ld, n int)\n")
+	b.WriteString("\n// gather6AVX2 packs 8*n steps of six rows of A with AVX2 (see internal/asmgen).\n//\n//go:noescape\nfunc gather6AVX2(dst, src *float32, ld, n int, mask *[16]int32)\n")
 	for _, name := range []string{"gatherPack", "copyPack"} {
 		fmt.Fprintf(&b, "\n// %s packs k steps with AVX-512 (see internal/asmgen).\n//\n//go:noescape\nfunc %s(dst, src *float32, ld, k int, gmask, smask uint32)\n", name, name)
 	}
@@ -830,7 +854,7 @@ func goDecls() []byte {
 		fmt.Fprintf(&b, "\t{%s},\n", strings.Join(row[:], ", "))
 	}
 	b.WriteString("}\n")
-	fmt.Fprintf(&b, "\n// avx2NarrowKernels[s][w] computes the last w+1 columns of s+1 packed A\n// slivers (kparams.rows rows each).\nvar avx2NarrowKernels = [%d][%d]asmKernel{\n", narrowS256, narrowW)
+	fmt.Fprintf(&b, "\n// avx2NarrowKernels[s][w] computes the last w+1 columns of s+1 packed A\n// slivers (kparams.rows rows each); nil where the accumulators would not\n// fit.\nvar avx2NarrowKernels = [%d][%d]asmKernel{\n", narrowS256, narrowW)
 	for _, row := range names256Narrow {
 		fmt.Fprintf(&b, "\t{%s},\n", strings.Join(row[:], ", "))
 	}
@@ -1006,24 +1030,26 @@ func (g *gen) copyPack16() {
 // gather6 emits the AVX2 packer of six rows of a row-major A into a
 // sliver of the AVX2 tiles (six values a k step):
 //
-//	func gather6AVX2(dst, src *float32, ld, n int)
+//	func gather6AVX2(dst, src *float32, ld, n int, mask *[16]int32)
 //	    dst[6p+r] = src[r*ld+p] for r < 6 and p < 8n
 //
 // Each iteration loads eight steps of the six rows, transposes them
 // (unpack, shuffle, then the 128-bit halves) and stores each step as a
-// vector of eight whose last two lanes the next step's store overwrites:
-// the last store writes two floats past step 8n, which the caller must
-// leave room for.
+// vector of eight whose last two lanes the next step's store overwrites;
+// the very last store is masked to the six lanes of mask (-1 for the
+// first six), so that nothing past step 8n is written.
 func (g *gen) gather6() {
-	g.buf.WriteString("\n// func gather6AVX2(dst, src *float32, ld, n int)\n")
-	g.buf.WriteString("TEXT ·gather6AVX2(SB), NOSPLIT, $0-32\n")
+	g.buf.WriteString("\n// func gather6AVX2(dst, src *float32, ld, n int, mask *[16]int32)\n")
+	g.buf.WriteString("TEXT ·gather6AVX2(SB), NOSPLIT, $0-40\n")
 	g.p("MOVQ dst+0(FP), DI")
 	g.p("MOVQ src+8(FP), SI")
 	g.p("MOVQ ld+16(FP), AX")
 	g.p("SHLQ $2, AX")
 	g.p("MOVQ n+24(FP), CX")
+	g.p("MOVQ mask+32(FP), R8")
 	g.p("TESTQ CX, CX")
 	g.p("JZ done")
+	g.p("VMOVUPS (R8), Y15")
 	g.p("LEAQ (AX)(AX*2), DX") // 3 rows
 	g.p("LEAQ (SI)(DX*1), BX") // row 3
 	g.label("loop")
@@ -1065,12 +1091,16 @@ func (g *gen) gather6() {
 	g.p("VPERM2F128 $0x31, Y11, Y2, Y4")
 	g.p("VMOVUPS Y4, 144(DI)")
 	g.p("VPERM2F128 $0x31, Y13, Y3, Y4")
+	g.p("CMPQ CX, $1")
+	g.p("JEQ last")
 	g.p("VMOVUPS Y4, 168(DI)")
 	g.p("ADDQ $32, SI")
 	g.p("ADDQ $32, BX")
 	g.p("ADDQ $192, DI")
 	g.p("DECQ CX")
-	g.p("JNZ loop")
+	g.p("JMP loop")
+	g.label("last")
+	g.p("VMASKMOVPS Y4, Y15, 168(DI)")
 	g.label("done")
 	g.p("VZEROUPPER")
 	g.p("RET")
@@ -1107,6 +1137,9 @@ func main() {
 	}
 	for ns := 1; ns <= narrowS256; ns++ {
 		for nw := 1; nw <= narrowW; nw++ {
+			if !avx2NarrowOK(ns, nw) {
+				continue
+			}
 			g.avx2Narrow(ns, nw)
 		}
 	}
