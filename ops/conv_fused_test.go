@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -156,9 +157,9 @@ func TestFusedConvErrors(t *testing.T) {
 	}
 }
 
-// BenchmarkFusedConvResNet50 times, on one thread with packed weights,
-// ResNet50's convolutions whose paths differ: the 7x7 stride-2 stem, 3x3
-// with strides 1 and 2 on 56x56 to 7x7, and 1x1 ones.
+// BenchmarkFusedConvResNet50 times, on one and two threads with packed
+// weights, ResNet50's convolutions whose paths differ: the 7x7 stride-2
+// stem, 3x3 with strides 1 and 2 on 56x56 to 7x7, and 1x1 ones.
 func BenchmarkFusedConvResNet50(b *testing.B) {
 	cases := []struct {
 		name        string
@@ -174,33 +175,43 @@ func BenchmarkFusedConvResNet50(b *testing.B) {
 		{"3x3s2_14", 512, 14, 512, 3, 2, 1},
 		{"3x3s1_7", 512, 7, 512, 3, 1, 1},
 		{"1x1_56_256to64", 256, 56, 64, 1, 1, 0},
+		{"1x1_14_1024to256", 1024, 14, 256, 1, 1, 0},
+		{"1x1_14_256to1024", 256, 14, 1024, 1, 1, 0},
 		{"1x1_7_512to2048", 512, 7, 2048, 1, 1, 0},
 		{"1x1_7_2048to512", 2048, 7, 512, 1, 1, 0},
 	}
 	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			n := cvNode("Conv", 1, cvInts("pads", int64(c.pad), int64(c.pad), int64(c.pad), int64(c.pad)))
-			n.Attrs["strides"] = cvInts("strides", int64(c.stride), int64(c.stride))
-			f, err := ops.NewFusedConv(n, 13, cvRand(2, c.m, c.c, c.k, c.k), cvRand(3, c.m), ops.FusedConvOptions{Clamp: true, Max: float32(math.Inf(1)), Pack: true})
-			if err != nil {
-				b.Fatal(err)
-			}
-			x := cvRand(1, 1, c.c, c.hw, c.hw)
-			shape, err := f.OutShape(x.Shape)
-			if err != nil {
-				b.Fatal(err)
-			}
-			y := make([]float32, tensor.Size(shape))
-			ctx := &ops.Ctx{Threads: 1}
-			for b.Loop() {
-				if err := f.Forward(ctx, x, nil, y); err != nil {
-					b.Fatal(err)
-				}
-			}
-			macs := float64(c.m*c.c*c.k*c.k) * float64(tensor.Size(shape)/c.m)
-			b.ReportMetric(2*macs/1e9/(b.Elapsed().Seconds()/float64(b.N)), "GFLOP/s")
-		})
+		for _, threads := range []int{1, 2} {
+			benchFusedConv(b, fmt.Sprintf("%s/%d", c.name, threads), c.c, c.hw, c.m, c.k, c.stride, c.pad, threads)
+		}
 	}
+}
+
+// benchFusedConv times a FusedConv with packed weights and a ReLU on a
+// c x hw x hw input, m outputs, a k x k window.
+func benchFusedConv(b *testing.B, name string, c, hw, m, k, stride, pad, threads int) {
+	b.Run(name, func(b *testing.B) {
+		n := cvNode("Conv", 1, cvInts("pads", int64(pad), int64(pad), int64(pad), int64(pad)))
+		n.Attrs["strides"] = cvInts("strides", int64(stride), int64(stride))
+		f, err := ops.NewFusedConv(n, 13, cvRand(2, m, c, k, k), cvRand(3, m), ops.FusedConvOptions{Clamp: true, Max: float32(math.Inf(1)), Pack: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := cvRand(1, 1, c, hw, hw)
+		shape, err := f.OutShape(x.Shape)
+		if err != nil {
+			b.Fatal(err)
+		}
+		y := make([]float32, tensor.Size(shape))
+		ctx := &ops.Ctx{Threads: threads}
+		for b.Loop() {
+			if err := f.Forward(ctx, x, nil, y); err != nil {
+				b.Fatal(err)
+			}
+		}
+		macs := float64(m*c*k*k) * float64(tensor.Size(shape)/m)
+		b.ReportMetric(2*macs/1e9/(b.Elapsed().Seconds()/float64(b.N)), "GFLOP/s")
+	})
 }
 
 // fusedExpect applies to want, the float64 reference convolution of shape
