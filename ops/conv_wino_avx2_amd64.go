@@ -103,20 +103,32 @@ func winoOutputGroups(a *winoOutSlices) {
 }
 
 // wino4OutputGroups is wino4OutputGo (ow >= 1, a.y[0] not nil) on the
-// AVX2 kernel, eight tiles (32 outputs a row) a call.
+// AVX2 kernel, eight tiles (32 outputs a row) a call. A last group of
+// fewer outputs goes through full rows on the stack, copied in and out:
+// the kernel's masked loads and stores (VMASKMOVPS) are slow on AMD Zen 3
+// (ResNet50's 64ch 56x56, whose rows end in such a group, 1.19 -> 1.17 ms
+// and 128ch 28x28 1.10 -> 1.09 ms, one thread; F(2x2, 3x3) on 14x14,
+// every group partial, was 1% slower so).
 func wino4OutputGroups(a *wino4OutSlices) {
 	tw := (a.ow + 3) / 4
 	_ = a.m[35*a.xs+8*((tw+7)/8)-1]
 	var s [192]float32
+	var ys, rs [4][32]float32 // the rows of a partial group
 	for t0 := 0; t0 < tw; t0 += 8 {
 		x := 4 * t0
+		n := min(32, a.ow-x)
 		k := wino4OutArgs{m: &a.m[t0], xs: a.xs, ow: a.ow, b: a.b, lo: a.lo, hi: a.hi, s: &s[0]}
-		if n := a.ow - x; n < 32 {
-			k.mask = &laneMasks[n][0]
-		}
 		for i, y := range a.y {
 			if y == nil {
 				break
+			}
+			if n < 32 {
+				k.y[i] = &ys[i][0]
+				if a.r[i] != nil {
+					copy(rs[i][:n], a.r[i][x:x+n])
+					k.r[i] = &rs[i][0]
+				}
+				continue
 			}
 			k.y[i] = &y[:a.ow][x]
 			if a.r[i] != nil {
@@ -124,5 +136,13 @@ func wino4OutputGroups(a *wino4OutSlices) {
 			}
 		}
 		wino4OutputAVX2(&k)
+		if n < 32 {
+			for i, y := range a.y {
+				if y == nil {
+					break
+				}
+				copy(y[x:x+n], ys[i][:n])
+			}
+		}
 	}
 }
