@@ -302,6 +302,7 @@ func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
 	ih, iw, pt, pl := g.in[1], g.in[2], g.pb[1], g.pb[2]
 	tw, ld := r.tw, r.ld
 	nt := (u1 - u0) * tw
+	lv := nt + winoVPad
 	for ci := c0; ci < c1; ci++ {
 		for ua := u0; ua < u1; {
 			img, ta := ua/r.th, ua%r.th
@@ -317,15 +318,21 @@ func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
 			}
 			for u := ua; u < ub; u++ {
 				if r.n == 4 {
-					wino4Input(vb[ci*nt+(u-u0)*tw:], rows[4*(u-ua)*ld:], ld, tw, c*nt)
+					wino4Input(vb[ci*lv+(u-u0)*tw:], rows[4*(u-ua)*ld:], ld, tw, c*lv)
 				} else {
-					winoInput(vb[ci*nt+(u-u0)*tw:], rows[2*(u-ua)*ld:], ld, tw, c*nt)
+					winoInput(vb[ci*lv+(u-u0)*tw:], rows[2*(u-ua)*ld:], ld, tw, c*lv)
 				}
 			}
 			ua = ub
 		}
 	}
 }
+
+// winoVPad is the gap, in floats, after each row of V (the nt tiles of
+// one input channel at one position): room for the vector input
+// transforms to store a whole group of eight tiles when a tile row has
+// fewer (they then need no masked stores, which are slow on AMD Zen 3).
+const winoVPad = 8
 
 // winoRowsLen is the length of the row buffer of input for chunks of up
 // to units units.
@@ -339,7 +346,7 @@ func (r *winoRun) products(vb, mb []float32, nt, x0, x1 int) {
 	c, m := r.s.c, r.s.m
 	opt := gemm.Options{Threads: 1}
 	for xi := x0; xi < x1; xi++ {
-		gemm.SgemmPackedA(r.wt.u[xi], false, nt, 1, vb[xi*c*nt:], nt, 0, mb[xi*m*nt:], nt, &opt)
+		gemm.SgemmPackedA(r.wt.u[xi], false, nt, 1, vb[xi*c*(nt+winoVPad):], nt+winoVPad, 0, mb[xi*m*nt:], nt, &opt)
 	}
 }
 
@@ -438,7 +445,7 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 	take := counter()
 	crewFor(ctx, min(threads, chunks), 1, func(_, _ int) {
 		most := (units + chunks - 1) / chunks * r.tw
-		vBuf, mBuf, rBuf := getScratch(r.pos*s.c*most+16), getScratch(r.pos*s.m*most+16), getScratch(r.winoRowsLen(most/r.tw))
+		vBuf, mBuf, rBuf := getScratch(r.pos*s.c*(most+winoVPad)+16), getScratch(r.pos*s.m*most+16), getScratch(r.winoRowsLen(most/r.tw))
 		defer putScratch(vBuf)
 		defer putScratch(mBuf)
 		defer putScratch(rBuf)
@@ -459,7 +466,7 @@ func convWinoRows(ctx *Ctx, r *winoRun, units, threads int) {
 	s := r.s
 	rpc := max(1, winoCols/r.tw)
 	most := min(rpc, units) * r.tw
-	vBuf, mBuf := getScratch(r.pos*s.c*most+16), getScratch(r.pos*s.m*most+16)
+	vBuf, mBuf := getScratch(r.pos*s.c*(most+winoVPad)+16), getScratch(r.pos*s.m*most+16)
 	defer putScratch(vBuf)
 	defer putScratch(mBuf)
 	vb, mb := *vBuf, *mBuf

@@ -37,7 +37,9 @@ type wino4OutArgs struct {
 //go:noescape
 func wino4OutputAVX512(a *wino4OutArgs)
 
-// wino4Input is wino4InputGo, on the vector kernel when there is one.
+// wino4Input is wino4InputGo, on the vector kernel when there is one. It
+// may also write the slots of tiles tw to 7 of each position (see
+// inputGroups): v needs room for max(tw, 8) tiles a position.
 func wino4Input(v, rows []float32, ld, tw, xs int) {
 	if !useDwAVX512 && useDwAVX2 && tw > 0 {
 		wino4InputGroups(v, rows, ld, tw, xs)
@@ -90,7 +92,8 @@ func winoInputAVX512(v, rows *float32, ld, tw, xs int)
 //go:noescape
 func winoOutputAVX512(a *winoOutArgs)
 
-// winoInput is winoInputGo, on the vector kernel when there is one.
+// winoInput is winoInputGo, on the vector kernel when there is one; like
+// wino4Input, it may write the slots of tiles tw to 7 of each position.
 func winoInput(v, rows []float32, ld, tw, xs int) {
 	if !useDwAVX512 && useDwAVX2 && tw > 0 {
 		winoInputGroups(v, rows, ld, tw, xs)

@@ -55,7 +55,7 @@ func TestWinoInputKernel(t *testing.T) {
 	for tw := 1; tw <= 50; tw++ {
 		ld := 32*((tw+15)/16) + 16
 		rows := winoRandSlice(rng, 4*ld)
-		xs := tw + 3
+		xs := max(tw, 8) + 3
 		got := make([]float32, 16*xs+5)
 		want := make([]float32, len(got))
 		for i := range got {
@@ -64,6 +64,9 @@ func TestWinoInputKernel(t *testing.T) {
 		winoInput(got, rows, ld, tw, xs)
 		winoInputGo(want, rows, ld, tw, xs)
 		for i := range got {
+			if t := i % xs; t >= tw && t < 8 {
+				continue // room the kernels may write (winoVPad)
+			}
 			if !winoSame(got[i], want[i]) {
 				t.Fatalf("tw %d: element %d (position %d, tile %d) is %g, want %g", tw, i, i/xs, i%xs, got[i], want[i])
 			}
@@ -173,7 +176,7 @@ func TestWino4InputKernel(t *testing.T) {
 	for tw := 1; tw <= 50; tw++ {
 		ld := 64*((tw+15)/16) + 32
 		rows := winoRandSlice(rng, 6*ld)
-		xs := tw + 3
+		xs := max(tw, 8) + 3
 		got := make([]float32, 36*xs+16)
 		want := make([]float32, len(got))
 		for i := range got {
@@ -182,6 +185,9 @@ func TestWino4InputKernel(t *testing.T) {
 		wino4Input(got, rows, ld, tw, xs)
 		wino4InputGo(want, rows, ld, tw, xs)
 		for i := range got {
+			if t := i % xs; t >= tw && t < 8 {
+				continue // room the kernels may write (winoVPad)
+			}
 			if !winoSame(got[i], want[i]) {
 				t.Fatalf("tw %d: element %d (position %d, tile %d) is %g, want %g", tw, i, i/xs, i%xs, got[i], want[i])
 			}
