@@ -35,6 +35,10 @@ type kernelSet struct {
 	narrow        func(s, w, k int, a, b, c []float32, ldc int, p *kparams)
 	narrowMax     int
 	narrowSlivers []int // per width w, at narrowSlivers[w-1]
+	// colMaxA and colMinB, when colMaxA > 0, bound the blocks that
+	// blockCols computes: at most colMaxA bytes of packed A, more than
+	// colMinB bytes of B.
+	colMaxA, colMinB int
 }
 
 // narrowSplit returns how many of nc columns (a block's) the tiles take
@@ -182,6 +186,10 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 				if pr.ldc < 1<<24 {
 					nc, tail = ks.narrowSplit(nc)
 				}
+				if !pr.direct && ks.colMaxA > 0 && mc*kb*4 <= ks.colMaxA && nc*kb*4 > ks.colMinB && nc >= 4*ks.nr {
+					pr.blockCols(w, flags, ap, ic, mc, k0, kb, jc, nc, tail)
+					continue
+				}
 				main := (nc + ks.nr - 1) / ks.nr * ks.nr * kb
 				bp := buffer(&w.bbuf, main+tail*kb)
 				ks.packB(bp, pr.transB, pr.b, pr.ldb, k0, kb, jc, nc)
@@ -242,6 +250,46 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 			}
 		}
 	}
+}
+
+// blockCols is the part of block for the k block [k0, k0+kb) and columns
+// [jc, jc+nc+tail) of C, for rows [ic, ic+mc) of packed A (ap) few enough
+// to stay in the L2 cache: it packs B one sliver at a time and runs every
+// row panel on it while it is in L1, rather than packing the whole block
+// of B (up to nc columns, more than L2 holds for deep products) and
+// streaming it once per panel.
+func (pr *problem) blockCols(w *worker, flags uint32, ap []float32, ic, mc, k0, kb, jc, nc, tail int) {
+	ks, p, o := pr.ks, &w.p, &pr.opt
+	bp := buffer(&w.bbuf, ks.nr*kb+tail*kb)
+	for jr := 0; jr < nc; jr += ks.nr {
+		ncols := min(ks.nr, nc-jr)
+		col := jc + jr
+		ks.packB(bp, pr.transB, pr.b, pr.ldb, k0, kb, col, ncols)
+		p.colBias = nil
+		if flags&flagColBias != 0 {
+			p.colBias = &o.ColBias[col]
+		}
+		for ir := 0; ir < mc; ir += ks.mr {
+			mr := min(ks.mr, mc-ir)
+			row := ic + ir
+			p.rowBias = nil
+			if flags&flagRowBias != 0 {
+				p.rowBias = &o.RowBias[row]
+			}
+			p.flags = flags
+			ks.tile(mr, ncols, kb, ap[ir*kb:], bp, pr.c[row*pr.ldc+col:], pr.ldc, p)
+		}
+	}
+	if tail == 0 {
+		return
+	}
+	tp := bp[ks.nr*kb:]
+	if pr.transB {
+		ks.pack(tp, pr.b, (jc+nc)*pr.ldb+k0, pr.ldb, kb, tail, tail, true)
+	} else {
+		ks.pack(tp, pr.b, k0*pr.ldb+jc+nc, pr.ldb, kb, tail, tail, false)
+	}
+	pr.narrowTail(w, flags, ap, ic, mc, kb, tp, jc+nc, tail)
 }
 
 // narrowTail computes columns [col, col+tail) of rows [ic, ic+mc) of C

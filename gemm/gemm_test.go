@@ -546,3 +546,58 @@ func TestNarrowTailBits(t *testing.T) {
 		})
 	}
 }
+
+// TestColumnOrderBits checks that blocks computed sliver by sliver
+// (blockCols) give the bits of the usual order, with and without narrow
+// tails and every epilogue, and match the float64 reference.
+func TestColumnOrderBits(t *testing.T) {
+	for _, ks := range kernelSets() {
+		t.Run(ks.name, func(t *testing.T) {
+			rows := *ks
+			rows.colMaxA = 0
+			cols := *ks
+			cols.colMaxA, cols.colMinB = 1<<20, 0
+			small := cols
+			small.kc, small.nc = 37, 4*ks.nr
+			rng := rand.New(rand.NewPCG(5, 6))
+			for _, n := range []int{4 * ks.nr, 200, 4*ks.nr + 1, 300} {
+				for _, m := range []int{1, 13, 64, 71} {
+					for e := range 4 {
+						tc := gemmCase{m: m, n: n, k: 60 + 50*e, alpha: 1, beta: float32(e%2) * 0.5, pad: e, opt: &Options{Threads: 1}}
+						if e >= 2 {
+							tc.opt.RowBias = randSlice(rng, m)
+							tc.opt.ColBias = randSlice(rng, n)
+							tc.opt.Clamp, tc.opt.Min, tc.opt.Max = true, -0.5, 0.75
+						}
+						tc.transB = e == 3
+						a, b, c0 := tc.operands(rng)
+						var outs [3][]float32
+						for i, set := range []*kernelSet{&rows, &cols, &small} {
+							current.Store(set)
+							pa := PackA(false, m, tc.k, a.v, a.ld)
+							c := append([]float32(nil), c0.v...)
+							SgemmPackedA(pa, tc.transB, n, tc.alpha, b.v, b.ld, tc.beta, c, c0.ld, tc.opt)
+							outs[i] = c
+						}
+						current.Store(ks)
+						for i := 1; i < 3; i++ {
+							ref := outs[0]
+							if i == 2 {
+								// Other k blocks round differently: check
+								// against the reference only.
+								tc.check(t, a, b, c0, mat{rows: m, cols: n, ld: c0.ld, v: outs[i]})
+								continue
+							}
+							for j := range outs[i] {
+								if math.Float32bits(outs[i][j]) != math.Float32bits(ref[j]) {
+									t.Fatalf("%v: element %d (row %d, column %d) is %v, %v in row order", tc, j, j/c0.ld, j%c0.ld, outs[i][j], ref[j])
+								}
+							}
+						}
+						tc.check(t, a, b, c0, mat{rows: m, cols: n, ld: c0.ld, v: outs[1]})
+					}
+				}
+			}
+		})
+	}
+}
