@@ -185,19 +185,34 @@ func dwSplit2(ph, x []float32, rows, iw, ow, psz int) {
 //go:noescape
 func maxPool3s2AVX512(y, x, v *float32, ih, iw, oh, ow, pt, pl int)
 
+// maxPool3s2AVX2 computes one plane of maxPool3s2 with AVX2, for at
+// least 8 outputs a row.
+//
+//go:noescape
+func maxPool3s2AVX2(y, x, v *float32, ih, iw, oh, ow, pt, pl int)
+
+// maxPool3s2Vec reports whether maxPool3s2 has a vector kernel for g.
+func maxPool3s2Vec(g *winGeom) bool {
+	return useDwAVX512 || useDwAVX2 && g.out[2] >= 8
+}
+
 // maxPool3s2 computes plane y of a 3x3 stride-2 max pooling of plane x for
 // g (see maxPool3s2OK) with the row buffer v (maxPool3s2Len(g) floats, all
 // -Inf before the first call, kept so between calls); it reports false,
-// doing nothing, where it has no vector kernel.
+// doing nothing, where it has no vector kernel (maxPool3s2Vec).
 func maxPool3s2(g *winGeom, x, y, v []float32) bool {
-	if !useDwAVX512 {
+	if !maxPool3s2Vec(g) {
 		return false
 	}
 	ih, iw, oh, ow := g.in[1], g.in[2], g.out[1], g.out[2]
 	_ = x[ih*iw-1]
 	_ = y[oh*ow-1]
 	_ = v[maxPool3s2Len(g)-1]
-	maxPool3s2AVX512(&y[0], &x[0], &v[0], ih, iw, oh, ow, g.pb[1], g.pb[2])
+	if useDwAVX512 {
+		maxPool3s2AVX512(&y[0], &x[0], &v[0], ih, iw, oh, ow, g.pb[1], g.pb[2])
+	} else {
+		maxPool3s2AVX2(&y[0], &x[0], &v[0], ih, iw, oh, ow, g.pb[1], g.pb[2])
+	}
 	return true
 }
 

@@ -265,3 +265,103 @@ sum:
 	DWDSTORE(128, 160)
 	JLT ovec
 	DWDNEXT
+
+// func maxPool3s2AVX2(y, x, v *float32, ih, iw, oh, ow, pt, pl int)
+//
+// maxPool3s2AVX512 with AVX2, for ow >= 8: each output row takes the
+// column maxima of its input rows into v[1:] (eight at a time, the last
+// iw%8 one at a time, so that v keeps -Inf past iw), then for eight
+// outputs at a time the maxima of base[2*ox], base[2*ox+1] and
+// base[2*ox+2], base = v[1-pl:], taken apart into evens and odds with
+// VSHUFPS and put back in order with VPERMPD; the last group overlaps the
+// one before it when ow is not a multiple of 8.
+TEXT ·maxPool3s2AVX2(SB), NOSPLIT, $0-72
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ v+16(FP), DX
+	MOVQ ih+24(FP), R8
+	MOVQ iw+32(FP), R9
+	MOVQ ow+48(FP), R10
+	MOVQ $1, R11
+	SUBQ pl+64(FP), R11
+	LEAQ (DX)(R11*4), R11 // base
+	MOVQ R9, R12
+	ANDQ $-8, R12 // columns in whole vectors
+	XORQ BX, BX   // oy
+
+mprow:
+	// Centre row rc = 2*oy + 1 - pt; the rows above and below it, or
+	// rc again past the input.
+	MOVQ BX, CX
+	SHLQ $1, CX
+	INCQ CX
+	SUBQ pt+56(FP), CX
+	MOVQ CX, R13
+	DECQ R13
+	CMOVQLT CX, R13
+	MOVQ CX, R14
+	INCQ R14
+	CMPQ R14, R8
+	CMOVQGE CX, R14
+	MOVQ CX, AX
+	IMULQ R9, AX
+	LEAQ (SI)(AX*4), AX
+	IMULQ R9, R13
+	LEAQ (SI)(R13*4), R13
+	IMULQ R9, R14
+	LEAQ (SI)(R14*4), R14
+	XORQ CX, CX
+
+mpcol:
+	CMPQ CX, R12
+	JGE mpcoltail
+	VMOVUPS (R13)(CX*4), Y0
+	VMAXPS (AX)(CX*4), Y0, Y0
+	VMAXPS (R14)(CX*4), Y0, Y0
+	VMOVUPS Y0, 4(DX)(CX*4)
+	ADDQ $8, CX
+	JMP mpcol
+
+mpcoltail:
+	CMPQ CX, R9
+	JGE mphoriz
+	VMOVSS (R13)(CX*4), X0
+	VMAXSS (AX)(CX*4), X0, X0
+	VMAXSS (R14)(CX*4), X0, X0
+	VMOVSS X0, 4(DX)(CX*4)
+	INCQ CX
+	JMP mpcoltail
+
+mphoriz:
+	XORQ CX, CX // ox
+
+mpgroup:
+	LEAQ (R11)(CX*8), R13
+	VMOVUPS (R13), Y0
+	VMOVUPS 32(R13), Y1
+	VMOVUPS 8(R13), Y2
+	VMOVUPS 40(R13), Y3
+	VSHUFPS $0x88, Y1, Y0, Y4
+	VSHUFPS $0xDD, Y1, Y0, Y5
+	VSHUFPS $0x88, Y3, Y2, Y6
+	VMAXPS Y5, Y4, Y4
+	VMAXPS Y6, Y4, Y4
+	VPERMPD $0xD8, Y4, Y4
+	VMOVUPS Y4, (DI)(CX*4)
+	ADDQ $8, CX
+	CMPQ CX, R10
+	JGE mprowdone
+	MOVQ R10, R13
+	SUBQ $8, R13
+	CMPQ CX, R13
+	JLE mpgroup
+	MOVQ R13, CX
+	JMP mpgroup
+
+mprowdone:
+	LEAQ (DI)(R10*4), DI
+	INCQ BX
+	CMPQ BX, oh+40(FP)
+	JLT mprow
+	VZEROUPPER
+	RET

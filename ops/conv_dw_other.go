@@ -51,6 +51,9 @@ func dwSpread2(z, dy []float32, oh, ow, iw, pt, pl int) { dwSpread2Go(z, dy, oh,
 // here.
 func maxPool3s2(g *winGeom, x, y, v []float32) bool { return false }
 
+// maxPool3s2Vec reports false: there is no vector kernel.
+func maxPool3s2Vec(g *winGeom) bool { return false }
+
 // dwConv3s2 reports false: the masked 3x3 path runs here.
 func dwConv3s2(g *winGeom, x, w, bias, y []float32, lo, hi int, cl, ch float32) bool {
 	return false

@@ -331,14 +331,18 @@ func (o *poolOp) forward(ctx *Ctx, x *tensor.Tensor, g *winGeom, into []float32)
 	}
 	grain := max(1, 1<<14/(p*g.kSize()+1))
 	var l *dwLayout // 3x3 max pooling on the depthwise path
-	if o.max && x.DType == tensor.Float32 && idx == nil && dw3x3OK(g) && !dwUsePadded {
-		l = newDwLayout(g)
+	s2 := false     // ... with the stride-2 kernel
+	if o.max && x.DType == tensor.Float32 && idx == nil && dw3x3OK(g) {
+		s2 = maxPool3s2OK(g) && maxPool3s2Vec(g)
+		if s2 || !dwUsePadded {
+			l = newDwLayout(g)
+		}
 	}
 	crewFor(ctx, planes, grain, func(lo, hi int) {
 		var arg []int
 		var rows []float32
 		if l != nil {
-			if maxPool3s2OK(g) {
+			if s2 {
 				v := getScratch(maxPool3s2Len(g))
 				defer putScratch(v)
 				for i := range *v {
