@@ -102,10 +102,28 @@ func winoGeomOK(s *convShape) bool {
 
 // winoOK reports whether a FusedConv with packed weights takes the
 // Winograd path for s: the geometry suits it, the vector kernels are
-// there, and the output is large enough for the transforms to pay.
+// there, and the output is large enough for the transforms to pay
+// (winoMinOut, or winoBatchMinOut in batches of winoBatch or more).
 func winoOK(s *convShape) bool {
-	return winoEnabled && winoGeomOK(s) && min(s.g.out[1], s.g.out[2]) >= winoMinOut && s.c >= winoMinC
+	least := winoMinOut
+	if s.n >= winoBatch {
+		least = winoBatchMinOut
+	}
+	return winoEnabled && winoGeomOK(s) && min(s.g.out[1], s.g.out[2]) >= least && s.c >= winoMinC
 }
+
+// winoBatch is the least batch for which the Winograd path also takes
+// outputs of winoBatchMinOut (ResNet50's 7x7 stage 4) and always with the
+// larger tile F(4x4, 3x3) (see winoTile): a batch gives the products
+// enough tiles to pay for the transformed weights, which take 4x the
+// memory of the weights (ResNet50: 122 MB more for stages 3 and 4, made
+// on the first batch). ResNet50 in batches of 16 (Score-CAM's), two
+// threads, AMD Zen 3: 662-668 -> 635-641 ms a batch (F(2x2, 3x3) on 7x7
+// instead: 648-658). Variables for the tests.
+var (
+	winoBatch       = 4
+	winoBatchMinOut = 7
+)
 
 // winoGx returns G x for a column x of a 3x3 filter, G the filter
 // transform matrix of F(2x2, 3x3): [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2;

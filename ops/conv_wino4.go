@@ -33,11 +33,14 @@ var (
 )
 
 // winoTile returns the output tile of the Winograd path for s: 4 for
-// outputs of at least wino4MinOut with at most wino4MaxWeights weights,
-// when the vector kernels are there and ctx does not ask for precision,
-// else 2.
+// batches of winoBatch or more and for outputs of at least wino4MinOut
+// with at most wino4MaxWeights weights, when the vector kernels are there
+// and ctx does not ask for precision, else 2.
 func winoTile(ctx *Ctx, s *convShape) int {
-	if wino4Enabled && (ctx == nil || !ctx.Precise) && min(s.g.out[1], s.g.out[2]) >= wino4MinOut && s.m*s.c <= wino4MaxWeights {
+	if !wino4Enabled || ctx != nil && ctx.Precise {
+		return 2
+	}
+	if s.n >= winoBatch || min(s.g.out[1], s.g.out[2]) >= wino4MinOut && s.m*s.c <= wino4MaxWeights {
 		return 4
 	}
 	return 2

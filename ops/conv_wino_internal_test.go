@@ -28,6 +28,15 @@ func SetWinograd4(minOut, maxWeights int) (restore func()) {
 	return func() { wino4MinOut, wino4MaxWeights = saveOut, saveW }
 }
 
+// SetWinogradBatch sets the least batch from which the Winograd path takes
+// outputs of minOut and F(4x4, 3x3) always, for the tests of package
+// ops_test; it returns a function that restores the settings.
+func SetWinogradBatch(batch, minOut int) (restore func()) {
+	saveB, saveOut := winoBatch, winoBatchMinOut
+	winoBatch, winoBatchMinOut = batch, minOut
+	return func() { winoBatch, winoBatchMinOut = saveB, saveOut }
+}
+
 // Wino4Kernels reports whether FusedConv can take F(4x4, 3x3) here (the
 // AVX-512 or AVX2 transforms), for the tests of package ops_test.
 func Wino4Kernels() bool { return winoEnabled && wino4Enabled }

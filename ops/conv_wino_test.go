@@ -23,20 +23,26 @@ const wino4Tol = 1e-4
 // TestFusedConvWinograd checks FusedConv on the Winograd path (forced on
 // for every output size) against the float64 reference convolution with
 // the BatchNorm, residual (also in place) and clamp applied after it:
-// odd and even sizes, pads 0, 1 and asymmetric, a batch of 2, one and two
-// threads, and channel counts around the gemm kernel's tiles.
+// odd and even sizes, pads 0, 1 and asymmetric, batches of 2 to 5 (also
+// with the rule for batches), one and two threads, and channel counts
+// around the gemm kernel's tiles.
 func TestFusedConvWinograd(t *testing.T) {
 	defer ops.SetWinograd(true, 1, 1)()
 	for _, tile := range []struct {
 		name       string
 		minOut, mw int
+		batch      int
 		tol        float64
 	}{
-		{"F(2x2,3x3)", math.MaxInt, 0, winoTol},
-		{"F(4x4,3x3)", 1, math.MaxInt, wino4Tol},
+		{"F(2x2,3x3)", math.MaxInt, 0, math.MaxInt, winoTol},
+		{"F(4x4,3x3)", 1, math.MaxInt, math.MaxInt, wino4Tol},
+		// Batches of 4 or more take F(4x4, 3x3) whatever the settings
+		// for single images.
+		{"batches", math.MaxInt, 0, 4, wino4Tol},
 	} {
 		t.Run(tile.name, func(t *testing.T) {
 			defer ops.SetWinograd4(tile.minOut, tile.mw)()
+			defer ops.SetWinogradBatch(tile.batch, 1)()
 			testFusedConvWinograd(t, tile.tol)
 		})
 	}
@@ -62,6 +68,8 @@ func testFusedConvWinograd(t *testing.T, tol float64) {
 		{x: []int{2, 64, 14, 14}, w: []int{64, 64, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: inf},
 		{x: []int{1, 16, 3, 3}, w: []int{4, 16, 3, 3}, bias: true},
 		{x: []int{3, 16, 4, 2}, w: []int{4, 16, 3, 3}, pads: []int{0, 1, 0, 1}, residual: true},
+		{x: []int{4, 8, 7, 7}, w: []int{6, 8, 3, 3}, pads: []int{1, 1, 1, 1}, bias: true, residual: true, clamp: true, hi: inf},
+		{x: []int{5, 12, 7, 9}, w: []int{13, 12, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true},
 	}
 	var worst float64
 	for _, c := range cases {
