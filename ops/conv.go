@@ -939,15 +939,20 @@ func convUnfoldPhased(g *winGeom, x []float32, cg, j0, j1 int, col []float32, ld
 			a, b := q>>1, q&1
 			pq := phases[q*plane : (q+1)*plane]
 			nb := (iw - b + 1) / 2 // columns of the phase inside the input
+			in := r0               // rows [r0, in) read the input
+			if nb > 0 {
+				in = max(r0, min(r1, (ih-a+1)/2))
+			}
+			if in > r0 {
+				evensRows(pq[r0*ow:], xc[(2*r0+a)*iw+b:], in-r0, nb, ow, 2*iw)
+			}
 			for r := r0; r < r1; r++ {
 				d := pq[r*ow : (r+1)*ow]
-				iy := 2*r + a
-				if iy >= ih || nb == 0 {
+				if r >= in {
 					clear(d)
-					continue
+				} else {
+					clear(d[nb:])
 				}
-				evens(d[:nb], xc[iy*iw+b:(iy+1)*iw])
-				clear(d[nb:])
 			}
 		}
 		r := c * g.k[1] * g.k[2]

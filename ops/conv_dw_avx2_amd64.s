@@ -365,3 +365,54 @@ mprowdone:
 	JLT mprow
 	VZEROUPPER
 	RET
+
+// func evensRowsAVX2(dst, src *float32, rows, n, vec, dstStride, srcStride int)
+//
+// For each of rows rows: dst[i] = src[2i] for i in [0, n), the first vec
+// (a multiple of 8) eight at a time as evensAVX2 does, the rest one at a
+// time (reading no further than src[2n-2]); then dst moves dstStride
+// floats on and src srcStride.
+TEXT ·evensRowsAVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), R8
+	MOVQ n+24(FP), R9
+	MOVQ vec+32(FP), R10
+	MOVQ dstStride+40(FP), R11
+	SHLQ $2, R11
+	MOVQ srcStride+48(FP), R12
+	SHLQ $2, R12
+	TESTQ R8, R8
+	JEQ erdone
+
+errow:
+	XORQ CX, CX
+
+ervec:
+	CMPQ CX, R10
+	JGE ertail
+	VMOVUPS 0(SI)(CX*8), Y0
+	VMOVUPS 32(SI)(CX*8), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VPERMPD $0xD8, Y2, Y2
+	VMOVUPS Y2, (DI)(CX*4)
+	ADDQ $8, CX
+	JMP ervec
+
+ertail:
+	CMPQ CX, R9
+	JGE ernext
+	VMOVSS (SI)(CX*8), X0
+	VMOVSS X0, (DI)(CX*4)
+	INCQ CX
+	JMP ertail
+
+ernext:
+	ADDQ R11, DI
+	ADDQ R12, SI
+	DECQ R8
+	JNE errow
+
+erdone:
+	VZEROUPPER
+	RET

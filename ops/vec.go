@@ -13,6 +13,25 @@ func vmax2Go(dst, a, b []float32) {
 	}
 }
 
+// evensRows does evens on rows rows of n outputs, the rows of dst
+// dstStride floats apart and those of src srcStride apart: one call where
+// evens would take one a row (the stride-2 unfold splits short rows).
+func evensRows(dst, src []float32, rows, n, dstStride, srcStride int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	// Bounds the kernels rely on: the last row's outputs and the 2n-1
+	// values it reads.
+	_ = dst[(rows-1)*dstStride+n-1]
+	_ = src[(rows-1)*srcStride+2*n-2]
+	if evensRowsVec(dst, src, rows, n, dstStride, srcStride) {
+		return
+	}
+	for r := range rows {
+		evens(dst[r*dstStride:r*dstStride+n], src[r*srcStride:])
+	}
+}
+
 // evensGo is evens in Go.
 func evensGo(dst, src []float32) {
 	for i := range dst {

@@ -66,6 +66,28 @@ func evens(dst, src []float32) {
 	evensGo(dst[done:], src[2*done:])
 }
 
+// evensRowsVec is evensRows on the AVX2 kernel, where it is the one
+// evens takes; it reports false, doing nothing, elsewhere.
+func evensRowsVec(dst, src []float32, rows, n, dstStride, srcStride int) bool {
+	if !useDwAVX2 || useDwAVX512 {
+		return false
+	}
+	// Whole vectors read 16 elements per 8 outputs: those that end
+	// within the 2n-1 there are (see evens).
+	vec := 0
+	if n > 8 {
+		vec = (n - 1) &^ 7
+	}
+	evensRowsAVX2(&dst[0], &src[0], rows, n, vec, dstStride, srcStride)
+	return true
+}
+
+// evensRowsAVX2 is evensRows with AVX2 (vec outputs of a row in whole
+// vectors).
+//
+//go:noescape
+func evensRowsAVX2(dst, src *float32, rows, n, vec, dstStride, srcStride int)
+
 // evensAVX2 sets dst[i] = src[2i] for i in [0, n), n a multiple of 8,
 // reading 2n elements of src.
 //

@@ -11,6 +11,9 @@ func vmax2(dst, a, b []float32) { vmax2Go(dst, a, b) }
 // 2*len(dst)-1 elements.
 func evens(dst, src []float32) { evensGo(dst, src) }
 
+// evensRowsVec reports false: there is no vector kernel.
+func evensRowsVec(dst, src []float32, rows, n, dstStride, srcStride int) bool { return false }
+
 // axpy sets y[i] += a*x[i] for every i of y (x has at least len(y)
 // elements), rounding the product before the sum.
 func axpy(y, x []float32, a float32) { axpyGo(y, x, a) }

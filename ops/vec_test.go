@@ -40,3 +40,34 @@ func TestSum64(t *testing.T) {
 		}
 	}
 }
+
+// TestEvensRows checks evensRows against evens a row at a time for row
+// lengths around the vector width, with the source rows ending exactly
+// where the last one's reads do (so that a read past them would panic or
+// show), and that nothing between the rows of dst is written.
+func TestEvensRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{1, 2, 7, 8, 9, 15, 16, 17, 28, 56, 61} {
+		for _, rows := range []int{1, 2, 5} {
+			srcStride, dstStride := 2*n+3, n+2
+			src := make([]float32, (rows-1)*srcStride+2*n-1)
+			for i := range src {
+				src[i] = rng.Float32()
+			}
+			got := make([]float32, (rows-1)*dstStride+n)
+			want := make([]float32, len(got))
+			for i := range got {
+				got[i], want[i] = -1, -1
+			}
+			evensRows(got, src, rows, n, dstStride, srcStride)
+			for r := range rows {
+				evens(want[r*dstStride:r*dstStride+n], src[r*srcStride:])
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("n %d, rows %d: element %d is %v, want %v", n, rows, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
