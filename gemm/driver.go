@@ -221,18 +221,12 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 					} else {
 						as = ap[ir*kb:]
 					}
-					p.rowBias = nil
-					if flags&flagRowBias != 0 {
-						p.rowBias = &o.RowBias[row]
-					}
+					p.setRowBias(flags, o, row)
 					for jr := 0; jr < nc; jr += ks.nr {
 						ncols := min(ks.nr, nc-jr)
 						col := jc + jr
 						p.flags = flags
-						p.colBias = nil
-						if flags&flagColBias != 0 {
-							p.colBias = &o.ColBias[col]
-						}
+						p.setColBias(flags, o, col)
 						ks.tile(mr, ncols, kb, as, bp[jr*kb:], pr.c[row*pr.ldc+col:], pr.ldc, p)
 					}
 					if gp != nil {
@@ -252,6 +246,24 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 	}
 }
 
+// setRowBias points p at the row biases of o from row on, when the block's
+// flags have them (else nil).
+func (p *kparams) setRowBias(flags uint32, o *Options, row int) {
+	p.rowBias = nil
+	if flags&flagRowBias != 0 {
+		p.rowBias = &o.RowBias[row]
+	}
+}
+
+// setColBias points p at the column biases of o from col on, when the
+// block's flags have them (else nil).
+func (p *kparams) setColBias(flags uint32, o *Options, col int) {
+	p.colBias = nil
+	if flags&flagColBias != 0 {
+		p.colBias = &o.ColBias[col]
+	}
+}
+
 // blockCols is the part of block for the k block [k0, k0+kb) and columns
 // [jc, jc+nc+tail) of C, for rows [ic, ic+mc) of packed A (ap) few enough
 // to stay in the L2 cache: it packs B one sliver at a time and runs every
@@ -265,17 +277,11 @@ func (pr *problem) blockCols(w *worker, flags uint32, ap []float32, ic, mc, k0, 
 		ncols := min(ks.nr, nc-jr)
 		col := jc + jr
 		ks.packB(bp, pr.transB, pr.b, pr.ldb, k0, kb, col, ncols)
-		p.colBias = nil
-		if flags&flagColBias != 0 {
-			p.colBias = &o.ColBias[col]
-		}
+		p.setColBias(flags, o, col)
 		for ir := 0; ir < mc; ir += ks.mr {
 			mr := min(ks.mr, mc-ir)
 			row := ic + ir
-			p.rowBias = nil
-			if flags&flagRowBias != 0 {
-				p.rowBias = &o.RowBias[row]
-			}
+			p.setRowBias(flags, o, row)
 			p.flags = flags
 			ks.tile(mr, ncols, kb, ap[ir*kb:], bp, pr.c[row*pr.ldc+col:], pr.ldc, p)
 		}

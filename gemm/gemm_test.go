@@ -508,14 +508,7 @@ func TestNarrowTailBits(t *testing.T) {
 			for _, n := range []int{1, 3, 4, 5, 17, 20, 21, 33, 36, 49, 98, 196} {
 				for _, m := range []int{1, 13, 14, 29, 56, 70, 71} {
 					for e := range 4 {
-						tc := gemmCase{m: m, n: n, k: 37 + 11*e, alpha: 1, beta: float32(e%2) * 0.75, pad: e, opt: &Options{Threads: 1}}
-						if e >= 2 {
-							tc.opt.RowBias = randSlice(rng, m)
-							tc.opt.ColBias = randSlice(rng, n)
-							tc.opt.Clamp, tc.opt.Min, tc.opt.Max = true, -0.5, 0.75
-						}
-						tc.transB = e == 3
-						a, b, c0 := tc.operands(rng)
+						tc, a, b, c0 := epilogueCase(rng, m, n, 37+11*e, e, 0.75)
 						// outs[2i] packs A once, outs[2i+1] leaves it to
 						// SgemmWith (read in place for narrow products).
 						var outs [8][]float32
@@ -547,6 +540,21 @@ func TestNarrowTailBits(t *testing.T) {
 	}
 }
 
+// epilogueCase returns case e (0 to 3) of the tests that compare kernel
+// paths bit for bit, with its operands: beta 0 (e even) or beta, row and
+// column biases and a clamp from e = 2 on, B transposed for e = 3.
+func epilogueCase(rng *rand.Rand, m, n, k, e int, beta float32) (tc gemmCase, a, b, c mat) {
+	tc = gemmCase{m: m, n: n, k: k, alpha: 1, beta: float32(e%2) * beta, pad: e, opt: &Options{Threads: 1}}
+	if e >= 2 {
+		tc.opt.RowBias = randSlice(rng, m)
+		tc.opt.ColBias = randSlice(rng, n)
+		tc.opt.Clamp, tc.opt.Min, tc.opt.Max = true, -0.5, 0.75
+	}
+	tc.transB = e == 3
+	a, b, c = tc.operands(rng)
+	return tc, a, b, c
+}
+
 // TestColumnOrderBits checks that blocks computed sliver by sliver
 // (blockCols) give the bits of the usual order, with and without narrow
 // tails and every epilogue, and match the float64 reference.
@@ -563,14 +571,7 @@ func TestColumnOrderBits(t *testing.T) {
 			for _, n := range []int{4 * ks.nr, 200, 4*ks.nr + 1, 300} {
 				for _, m := range []int{1, 13, 64, 71} {
 					for e := range 4 {
-						tc := gemmCase{m: m, n: n, k: 60 + 50*e, alpha: 1, beta: float32(e%2) * 0.5, pad: e, opt: &Options{Threads: 1}}
-						if e >= 2 {
-							tc.opt.RowBias = randSlice(rng, m)
-							tc.opt.ColBias = randSlice(rng, n)
-							tc.opt.Clamp, tc.opt.Min, tc.opt.Max = true, -0.5, 0.75
-						}
-						tc.transB = e == 3
-						a, b, c0 := tc.operands(rng)
+						tc, a, b, c0 := epilogueCase(rng, m, n, 60+50*e, e, 0.5)
 						var outs [3][]float32
 						for i, set := range []*kernelSet{&rows, &cols, &small} {
 							current.Store(set)
