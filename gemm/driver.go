@@ -196,11 +196,7 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 				var tp []float32
 				if tail > 0 {
 					tp = bp[main:]
-					if pr.transB {
-						ks.pack(tp, pr.b, (jc+nc)*pr.ldb+k0, pr.ldb, kb, tail, tail, true)
-					} else {
-						ks.pack(tp, pr.b, k0*pr.ldb+jc+nc, pr.ldb, kb, tail, tail, false)
-					}
+					pr.packTail(tp, k0, kb, jc+nc, tail)
 				}
 				// The narrow tail runs after the tiles of each
 				// narrowSlivers slivers, while their A is in the cache;
@@ -290,12 +286,18 @@ func (pr *problem) blockCols(w *worker, flags uint32, ap []float32, ic, mc, k0, 
 		return
 	}
 	tp := bp[ks.nr*kb:]
-	if pr.transB {
-		ks.pack(tp, pr.b, (jc+nc)*pr.ldb+k0, pr.ldb, kb, tail, tail, true)
-	} else {
-		ks.pack(tp, pr.b, k0*pr.ldb+jc+nc, pr.ldb, kb, tail, tail, false)
-	}
+	pr.packTail(tp, k0, kb, jc+nc, tail)
 	pr.narrowTail(w, flags, ap, ic, mc, kb, tp, jc+nc, tail)
+}
+
+// packTail packs the rows [k0, k0+kb) of columns [col, col+tail) of op(B)
+// into tp for the narrow kernels, tail values a k step.
+func (pr *problem) packTail(tp []float32, k0, kb, col, tail int) {
+	if pr.transB {
+		pr.ks.pack(tp, pr.b, col*pr.ldb+k0, pr.ldb, kb, tail, tail, true)
+	} else {
+		pr.ks.pack(tp, pr.b, k0*pr.ldb+col, pr.ldb, kb, tail, tail, false)
+	}
 }
 
 // narrowTail computes columns [col, col+tail) of rows [ic, ic+mc) of C
