@@ -507,8 +507,16 @@ func TestNarrowTailBits(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, 4))
 			for _, n := range []int{1, 3, 4, 5, 17, 20, 21, 33, 36, 49, 98, 196} {
 				for _, m := range []int{1, 13, 14, 29, 56, 70, 71} {
-					for e := range 4 {
-						tc, a, b, c0 := epilogueCase(rng, m, n, 37+11*e, e, 0.75)
+					for e := range 8 {
+						// Depths of every residue, and multiples of 8
+						// (the in-place narrow kernels) with every
+						// epilogue.
+						k := 37 + 11*e
+						if e >= 4 {
+							e -= 4
+							k = 48 + 8*e
+						}
+						tc, a, b, c0 := epilogueCase(rng, m, n, k, e, 0.75)
 						// outs[2i] packs A once, outs[2i+1] leaves it to
 						// SgemmWith (read in place for narrow products).
 						var outs [8][]float32
