@@ -189,3 +189,34 @@ sum64reduce:
 	VZEROUPPER
 	MOVSD X0, ret+16(FP)
 	RET
+
+// func sum64AVX2(x *float32, n int) float64
+//
+// The sum of x[0, n) in float64, n a multiple of 8: four lanes of partial
+// sums in each of two vectors, then the lanes added pairwise.
+TEXT ·sum64AVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	SHRQ $3, CX
+	JEQ s64avx2reduce
+
+s64avx2loop:
+	VCVTPS2PD (SI), Y2
+	VCVTPS2PD 16(SI), Y3
+	VADDPD Y2, Y0, Y0
+	VADDPD Y3, Y1, Y1
+	ADDQ $32, SI
+	DECQ CX
+	JNE s64avx2loop
+
+s64avx2reduce:
+	VADDPD Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	VMOVSD X0, ret+16(FP)
+	VZEROUPPER
+	RET
