@@ -963,6 +963,23 @@ func (g *gen) packers() {
 	}
 }
 
+// packerHeader emits the head of an AVX2 packer
+//
+//	func name(dst, src *float32, ld, count int, mask *[16]int32)
+//
+// loading dst into DI, src into SI, ld in bytes into AX, count (named so)
+// into CX and mask into the register maskReg.
+func (g *gen) packerHeader(name, count, maskReg string) {
+	fmt.Fprintf(&g.buf, "\n// func %s(dst, src *float32, ld, %s int, mask *[16]int32)\n", name, count)
+	fmt.Fprintf(&g.buf, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
+	g.p("MOVQ dst+0(FP), DI")
+	g.p("MOVQ src+8(FP), SI")
+	g.p("MOVQ ld+16(FP), AX")
+	g.p("SHLQ $2, AX")
+	g.p("MOVQ %s+24(FP), CX", count)
+	g.p("MOVQ mask+32(FP), %s", maskReg)
+}
+
 // copyPack16 emits the AVX2 packer of rows of B into 16-wide slivers:
 //
 //	func copyPack16AVX2(dst, src *float32, ld, k int, mask *[16]int32)
@@ -971,14 +988,7 @@ func (g *gen) packers() {
 //
 // Two k steps go through each loop iteration when the mask is nil.
 func (g *gen) copyPack16() {
-	g.buf.WriteString("\n// func copyPack16AVX2(dst, src *float32, ld, k int, mask *[16]int32)\n")
-	g.buf.WriteString("TEXT ·copyPack16AVX2(SB), NOSPLIT, $0-40\n")
-	g.p("MOVQ dst+0(FP), DI")
-	g.p("MOVQ src+8(FP), SI")
-	g.p("MOVQ ld+16(FP), AX")
-	g.p("SHLQ $2, AX")
-	g.p("MOVQ k+24(FP), CX")
-	g.p("MOVQ mask+32(FP), DX")
+	g.packerHeader("copyPack16AVX2", "k", "DX")
 	g.p("TESTQ CX, CX")
 	g.p("JZ done")
 	g.p("TESTQ DX, DX")
@@ -1039,14 +1049,7 @@ func (g *gen) copyPack16() {
 // the very last store is masked to the six lanes of mask (-1 for the
 // first six), so that nothing past step 8n is written.
 func (g *gen) gather6() {
-	g.buf.WriteString("\n// func gather6AVX2(dst, src *float32, ld, n int, mask *[16]int32)\n")
-	g.buf.WriteString("TEXT ·gather6AVX2(SB), NOSPLIT, $0-40\n")
-	g.p("MOVQ dst+0(FP), DI")
-	g.p("MOVQ src+8(FP), SI")
-	g.p("MOVQ ld+16(FP), AX")
-	g.p("SHLQ $2, AX")
-	g.p("MOVQ n+24(FP), CX")
-	g.p("MOVQ mask+32(FP), R8")
+	g.packerHeader("gather6AVX2", "n", "R8")
 	g.p("TESTQ CX, CX")
 	g.p("JZ done")
 	g.p("VMOVUPS (R8), Y15")
