@@ -2,39 +2,23 @@ package engine
 
 import (
 	"fmt"
-	"sync"
 	"unsafe"
 
+	"github.com/gradcam/gradcam/internal/bufpool"
 	"github.com/gradcam/gradcam/ops"
 	"github.com/gradcam/gradcam/tensor"
 )
 
 // arena recycles the output buffers of fused convolutions (and of ops that
-// write into a given buffer, ops.Into) between runs of
-// one plan, by size. It is a set of sync.Pools, so buffers that stay
-// unused are returned to the collector.
+// write into a given buffer, ops.Into) between runs of one plan, by size.
+// Buffers that stay unused are returned to the collector (bufpool).
 type arena struct {
-	pools sync.Map // int (floats) → *sync.Pool of *[]float32
+	pool bufpool.Pool
 }
 
-func (a *arena) get(n int) *[]float32 {
-	if p, ok := a.pools.Load(n); ok {
-		if b, ok := p.(*sync.Pool).Get().(*[]float32); ok {
-			return b
-		}
-	}
-	b := make([]float32, n)
-	return &b
-}
+func (a *arena) get(n int) *[]float32 { return a.pool.Get(n) }
 
-func (a *arena) put(b *[]float32) {
-	n := len(*b)
-	p, ok := a.pools.Load(n)
-	if !ok {
-		p, _ = a.pools.LoadOrStore(n, new(sync.Pool))
-	}
-	p.(*sync.Pool).Put(b)
-}
+func (a *arena) put(b *[]float32) { a.pool.Put(b) }
 
 // buffer is an arena buffer in use by a run: refs counts the tensors that
 // share it (an output and its reshaped aliases).

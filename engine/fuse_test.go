@@ -225,8 +225,11 @@ func TestSteadyStateAllocation(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	perRun := (after.TotalAlloc - before.TotalAlloc) / runs
 	t.Logf("allocated %d KiB per run; activations total %d KiB", perRun>>10, activations>>10)
-	if perRun > activations/10 {
-		t.Errorf("a run allocates %d bytes, more than a tenth of the %d bytes of activations", perRun, activations)
+	// The buffers come back from free lists that any thread can take
+	// from (internal/bufpool); with sync.Pools a run allocated 0.4-3.6
+	// MiB, as buffers left on another processor were missed.
+	if perRun > activations/100 {
+		t.Errorf("a run allocates %d bytes, more than 1%% of the %d bytes of activations", perRun, activations)
 	}
 }
 

@@ -322,6 +322,7 @@ func (m *Model) plan(shapes [][]int, ints []*tensor.Tensor) (*plan, error) {
 
 func (m *Model) makePlan(shapes [][]int, ints []*tensor.Tensor) (*plan, error) {
 	p := &plan{values: make([]ops.Value, len(m.names)), folded: make([]bool, len(m.nodes))}
+	p.arena.pool.Exact = true
 	for name, t := range m.g.Initializers {
 		p.values[m.ids[name]] = ops.Value{DType: t.DType, Shape: t.Shape, Const: t}
 	}

@@ -21,10 +21,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/gradcam/gradcam/gemm"
 	"github.com/gradcam/gradcam/graph"
+	"github.com/gradcam/gradcam/internal/bufpool"
 	"github.com/gradcam/gradcam/tensor"
 )
 
@@ -441,30 +441,16 @@ func convTasks(ctx *Ctx, n, scratchLen int, fn func(t int, scratch []float32, in
 }
 
 // scratchPool recycles the im2col buffers of convolutions (several MiB
-// each for the early layers of an ImageNet network), so that running a
-// model again allocates none.
-var scratchPool sync.Pool // of *[]float32
+// each for the early layers of an ImageNet network) and the other
+// per-call buffers of the kernels, so that running a model again
+// allocates none.
+var scratchPool bufpool.Pool
 
 // getScratch returns a buffer of n floats with arbitrary contents; give it
 // back with putScratch.
-func getScratch(n int) *[]float32 {
-	if v, ok := scratchPool.Get().(*[]float32); ok {
-		if cap(*v) >= n {
-			*v = (*v)[:n]
-			return v
-		}
-		// Too small for this caller: let the collector have it; the
-		// pool fills with buffers of the largest size in use.
-	}
-	b := make([]float32, n)
-	return &b
-}
+func getScratch(n int) *[]float32 { return scratchPool.Get(n) }
 
-func putScratch(b *[]float32) {
-	if cap(*b) > 0 {
-		scratchPool.Put(b)
-	}
-}
+func putScratch(b *[]float32) { scratchPool.Put(b) }
 
 // convEpilogue is what a forward convolution does to each output value v
 // of channel m after the product: v += bias[m]; v += residual (the value
