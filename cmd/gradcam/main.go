@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -82,8 +83,19 @@ func asUsage(err error) error {
 type exitRequest struct{ code int }
 
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
+
+// gcPercent is the command's GOGC unless the environment sets one. Most
+// of its heap is a model's weights, which live as long as the process and
+// hold no pointers: a collection has next to nothing to scan, while Go's
+// default of 100 lets garbage grow to the size of the weights before it
+// collects. ResNet50 Grad-CAM, 60 runs in `gradcam bench`: peak RSS 267
+// MiB with 100, 246 with 25, 226 with 10, no slower.
+const gcPercent = 10
 
 // run runs the command line args and returns the exit code: 0 ok, 1
 // failure, 2 usage.
