@@ -57,7 +57,8 @@ type winoWeights struct {
 // winoMinOut is the least output height and width, and winoMinC the
 // least number of input channels, for which a convolution takes the
 // Winograd path; winoCols is the number of tiles (columns of the
-// products) a chunk aims at. Variables for the tests.
+// products) a chunk aims at. Variables for the tests; the AVX2 kernels
+// lower winoMinOut to 7 (conv_wino_amd64.go).
 //
 // Measured in the models (AVX-512, 2-core VM, fastest call of each
 // convolution over 15-20 forward passes, packed weights before ->
