@@ -47,6 +47,7 @@ var avx2Set = &kernelSet{
 	mc:      1008,
 	pack:    packAVX2,
 	tile:    tileAVX2,
+	tiles:   tilesAVX2,
 	// N=49 (a 7x7 plane), M=K=512, one thread: three 16-column tiles
 	// and one narrow column instead of four tiles.
 	narrow:        narrowAVX2,
@@ -127,9 +128,26 @@ func tileAVX2(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams) {
 	if ncols < 16 {
 		p.flags |= flagPartial
 	}
+	p.tiles = 1
 	if p.vcols != ncols {
 		p.vmask = avx2Masks[min(ncols, 16)]
 		p.vcols = ncols
+	}
+	d := 0
+	if p.flags&flagDirectA != 0 {
+		d = 1
+	}
+	avx2Kernels[d][mr-1](k, &a[0], &b[0], &c[0], ldc, p)
+}
+
+// tilesAVX2 computes count whole 16-column tiles in one kernel call.
+func tilesAVX2(mr, count, k int, a, b, c []float32, ldc int, p *kparams) {
+	_ = b[count*16*k-1]
+	_ = c[(mr-1)*ldc+count*16-1]
+	p.tiles = count
+	if p.vcols != 16 {
+		p.vmask = avx2Masks[16]
+		p.vcols = 16
 	}
 	d := 0
 	if p.flags&flagDirectA != 0 {

@@ -25,6 +25,11 @@ type kernelSet struct {
 	// (mr values per k step) and b (nr values per k step, or nrMin
 	// when ncols <= nrMin) over k steps, with the epilogue of p.
 	tile func(mr, ncols, k int, a, b, c []float32, ldc int, p *kparams)
+	// tiles, when not nil, computes count whole tiles side by side in
+	// one call: the mr x (count*nr) block at c from a and count
+	// consecutive B slivers, with p's column biases (if any) running
+	// along; the same bits as count calls of tile.
+	tiles func(mr, count, k int, a, b, c []float32, ldc int, p *kparams)
 	// tileRows, when not nil, is tile with B read in place: k step s
 	// reads ncols (at most nr) values at b + p.offs[s]. See SgemmRows.
 	tileRows func(mr, ncols, k int, a []float32, b *float32, c []float32, ldc int, p *kparams)
@@ -77,6 +82,7 @@ type kparams struct {
 	lda     int    // row stride of A when flagDirectA
 	offs    *int32 // row offsets of B for tileRows
 	rows    int    // rows of each sliver for narrow
+	tiles   int    // AVX2 tile kernels: whole tiles a call (see tiles)
 	vcols   int    // AVX2: the columns vmask selects (0: not set)
 }
 
@@ -241,7 +247,14 @@ func (pr *problem) block(w *worker, i0, i1, j0, j1 int) {
 						as = ap[ir*kb:]
 					}
 					p.setRowBias(flags, o, row)
-					for jr := 0; jr < nc; jr += ks.nr {
+					jr0 := 0
+					if whole := nc / ks.nr; ks.tiles != nil && whole > 1 {
+						p.flags = flags
+						p.setColBias(flags, o, jc)
+						ks.tiles(mr, whole, kb, as, bp, pr.c[row*pr.ldc+jc:], pr.ldc, p)
+						jr0 = whole * ks.nr
+					}
+					for jr := jr0; jr < nc; jr += ks.nr {
 						ncols := min(ks.nr, nc-jr)
 						col := jc + jr
 						p.flags = flags

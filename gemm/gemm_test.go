@@ -610,3 +610,50 @@ func TestColumnOrderBits(t *testing.T) {
 		})
 	}
 }
+
+// TestTilesBits checks that a kernel set's tiles, which compute a row of
+// whole tiles in one call, give the bits of one tile call each: packed
+// and in-place A (SgemmWith), every epilogue, several k blocks, and
+// widths with and without a partial or narrow last tile.
+func TestTilesBits(t *testing.T) {
+	for _, ks := range kernelSets() {
+		if ks.tiles == nil {
+			continue
+		}
+		t.Run(ks.name, func(t *testing.T) {
+			one := *ks
+			one.tiles = nil
+			small := *ks
+			small.kc, small.nc = 37, 3*ks.nr
+			rng := rand.New(rand.NewPCG(7, 8))
+			for _, n := range []int{2 * ks.nr, 5*ks.nr + 3, 7*ks.nr + 11, 300} {
+				for _, m := range []int{1, 5, 13, 64} {
+					for e := range 4 {
+						tc, a, b, c0 := epilogueCase(rng, m, n, 20+45*e, e, 0.5)
+						for _, direct := range []bool{false, true} {
+							var outs [3][]float32
+							for i, set := range []*kernelSet{&one, ks, &small} {
+								current.Store(set)
+								c := append([]float32(nil), c0.v...)
+								if direct {
+									SgemmWith(false, tc.transB, m, n, tc.k, tc.alpha, a.v, a.ld, b.v, b.ld, tc.beta, c, c0.ld, tc.opt)
+								} else {
+									pa := PackA(false, m, tc.k, a.v, a.ld)
+									SgemmPackedA(pa, tc.transB, n, tc.alpha, b.v, b.ld, tc.beta, c, c0.ld, tc.opt)
+								}
+								outs[i] = c
+							}
+							current.Store(ks)
+							for j := range outs[1] {
+								if math.Float32bits(outs[1][j]) != math.Float32bits(outs[0][j]) {
+									t.Fatalf("%v direct=%v: element %d (row %d, column %d) is %v, %v a tile a call", tc, direct, j, j/c0.ld, j%c0.ld, outs[1][j], outs[0][j])
+								}
+							}
+							tc.check(t, a, b, c0, mat{rows: m, cols: n, ld: c0.ld, v: outs[2]})
+						}
+					}
+				}
+			}
+		})
+	}
+}

@@ -28556,7 +28556,7 @@ s5j1noclamp:
 	RET
 
 // func kernAVX2x1x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2x1x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2x1x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -28564,6 +28564,11 @@ TEXT ·kernAVX2x1x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	MOVQ DI, R8
@@ -28657,6 +28662,16 @@ noclamp:
 	JNZ partial
 	VMOVUPS Y0, 0(R8)
 	VMOVUPS Y1, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:
@@ -28666,7 +28681,7 @@ partial:
 	RET
 
 // func kernAVX2x2x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2x2x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2x2x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -28674,6 +28689,11 @@ TEXT ·kernAVX2x2x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -28806,6 +28826,16 @@ noclamp:
 	ADDQ SI, R8
 	VMOVUPS Y2, 0(R8)
 	VMOVUPS Y3, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:
@@ -28818,7 +28848,7 @@ partial:
 	RET
 
 // func kernAVX2x3x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2x3x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2x3x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -28826,6 +28856,11 @@ TEXT ·kernAVX2x3x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -28997,6 +29032,16 @@ noclamp:
 	ADDQ SI, R8
 	VMOVUPS Y4, 0(R8)
 	VMOVUPS Y5, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:
@@ -29012,7 +29057,7 @@ partial:
 	RET
 
 // func kernAVX2x4x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2x4x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2x4x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -29020,6 +29065,11 @@ TEXT ·kernAVX2x4x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -29230,6 +29280,16 @@ noclamp:
 	ADDQ SI, R8
 	VMOVUPS Y6, 0(R8)
 	VMOVUPS Y7, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:
@@ -29248,7 +29308,7 @@ partial:
 	RET
 
 // func kernAVX2x5x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2x5x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2x5x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -29256,6 +29316,11 @@ TEXT ·kernAVX2x5x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -29505,6 +29570,16 @@ noclamp:
 	ADDQ SI, R8
 	VMOVUPS Y8, 0(R8)
 	VMOVUPS Y9, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:
@@ -29526,7 +29601,7 @@ partial:
 	RET
 
 // func kernAVX2x6x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2x6x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2x6x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -29534,6 +29609,11 @@ TEXT ·kernAVX2x6x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -29822,6 +29902,16 @@ noclamp:
 	ADDQ SI, R8
 	VMOVUPS Y10, 0(R8)
 	VMOVUPS Y11, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:
@@ -29846,7 +29936,7 @@ partial:
 	RET
 
 // func kernAVX2Dx1x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2Dx1x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2Dx1x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -29854,11 +29944,16 @@ TEXT ·kernAVX2Dx1x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
 	MOVQ 104(DX), R12
 	SHLQ $2, R12
 	LEAQ (R12)(R12*2), R13
 	LEAQ (R12)(R12*4), R11
 	LEAQ (AX)(R11*1), R10
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	MOVQ DI, R8
@@ -29954,6 +30049,17 @@ noclamp:
 	JNZ partial
 	VMOVUPS Y0, 0(R8)
 	VMOVUPS Y1, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	LEAQ (AX)(R11*1), R10
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:
@@ -29963,7 +30069,7 @@ partial:
 	RET
 
 // func kernAVX2Dx2x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2Dx2x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2Dx2x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -29971,11 +30077,16 @@ TEXT ·kernAVX2Dx2x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
 	MOVQ 104(DX), R12
 	SHLQ $2, R12
 	LEAQ (R12)(R12*2), R13
 	LEAQ (R12)(R12*4), R11
 	LEAQ (AX)(R11*1), R10
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -30110,6 +30221,17 @@ noclamp:
 	ADDQ SI, R8
 	VMOVUPS Y2, 0(R8)
 	VMOVUPS Y3, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	LEAQ (AX)(R11*1), R10
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:
@@ -30122,7 +30244,7 @@ partial:
 	RET
 
 // func kernAVX2Dx3x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2Dx3x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2Dx3x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -30130,11 +30252,16 @@ TEXT ·kernAVX2Dx3x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
 	MOVQ 104(DX), R12
 	SHLQ $2, R12
 	LEAQ (R12)(R12*2), R13
 	LEAQ (R12)(R12*4), R11
 	LEAQ (AX)(R11*1), R10
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -30308,6 +30435,17 @@ noclamp:
 	ADDQ SI, R8
 	VMOVUPS Y4, 0(R8)
 	VMOVUPS Y5, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	LEAQ (AX)(R11*1), R10
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:
@@ -30323,7 +30461,7 @@ partial:
 	RET
 
 // func kernAVX2Dx4x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2Dx4x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2Dx4x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -30331,11 +30469,16 @@ TEXT ·kernAVX2Dx4x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
 	MOVQ 104(DX), R12
 	SHLQ $2, R12
 	LEAQ (R12)(R12*2), R13
 	LEAQ (R12)(R12*4), R11
 	LEAQ (AX)(R11*1), R10
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -30548,6 +30691,17 @@ noclamp:
 	ADDQ SI, R8
 	VMOVUPS Y6, 0(R8)
 	VMOVUPS Y7, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	LEAQ (AX)(R11*1), R10
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:
@@ -30566,7 +30720,7 @@ partial:
 	RET
 
 // func kernAVX2Dx5x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2Dx5x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2Dx5x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -30574,11 +30728,16 @@ TEXT ·kernAVX2Dx5x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
 	MOVQ 104(DX), R12
 	SHLQ $2, R12
 	LEAQ (R12)(R12*2), R13
 	LEAQ (R12)(R12*4), R11
 	LEAQ (AX)(R11*1), R10
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -30830,6 +30989,17 @@ noclamp:
 	ADDQ SI, R8
 	VMOVUPS Y8, 0(R8)
 	VMOVUPS Y9, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	LEAQ (AX)(R11*1), R10
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:
@@ -30851,7 +31021,7 @@ partial:
 	RET
 
 // func kernAVX2Dx6x16(k int, a, b, c *float32, ldc int, p *kparams)
-TEXT ·kernAVX2Dx6x16(SB), NOSPLIT, $0-48
+TEXT ·kernAVX2Dx6x16(SB), NOSPLIT, $24-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -30859,11 +31029,16 @@ TEXT ·kernAVX2Dx6x16(SB), NOSPLIT, $0-48
 	MOVQ ldc+32(FP), SI
 	MOVQ p+40(FP), DX
 	SHLQ $2, SI
+	MOVQ CX, 0(SP)
+	MOVQ AX, 8(SP)
+	MOVQ 128(DX), R8
+	MOVQ R8, 16(SP)
 	MOVQ 104(DX), R12
 	SHLQ $2, R12
 	LEAQ (R12)(R12*2), R13
 	LEAQ (R12)(R12*4), R11
 	LEAQ (AX)(R11*1), R10
+tile:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -31154,6 +31329,17 @@ noclamp:
 	ADDQ SI, R8
 	VMOVUPS Y10, 0(R8)
 	VMOVUPS Y11, 32(R8)
+	DECQ 16(SP)
+	JLE done
+	ADDQ $64, DI
+	MOVQ 0(SP), CX
+	MOVQ 8(SP), AX
+	LEAQ (AX)(R11*1), R10
+	TESTL $4, R9
+	JZ tile
+	ADDQ $64, 32(DX)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 partial:

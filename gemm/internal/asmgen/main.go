@@ -39,6 +39,7 @@
 //	104 lda    int (row stride of an unpacked A, in elements)
 //	112 offs   *int32 (offset kernels: row offsets of B, in elements)
 //	120 rows   int (narrow kernels: rows of each sliver)
+//	128 tiles  int (AVX2 tile kernels: whole tiles to compute, at least one)
 //
 // The narrow kernels (AVX-512, names kernAVX512Nx{s}x{w}) compute the
 // last w <= 4 columns of s <= 4 consecutive packed A slivers of rows rows
@@ -84,6 +85,7 @@ const (
 	offLda     = 104
 	offOffs    = 112
 	offRows    = 120
+	offTiles   = 128
 )
 
 // Limits of the narrow kernels: slivers and columns a call.
@@ -652,7 +654,16 @@ func (g *gen) avx512Narrow(ns, nw int) {
 func (g *gen) avx2(mr int, direct bool) {
 	const nv = 2
 	name := kernName256(mr, direct)
-	g.header(name)
+	// The kernel computes p.tiles (at least one) consecutive whole tiles
+	// of C from consecutive slivers of B: its frame keeps k, a and the
+	// tiles left, and each tile after the first starts at "tile" with C
+	// 64 bytes on, B where the previous k loop left it (the next sliver)
+	// and the column biases 64 bytes on.
+	g.headerFrame(name, 24)
+	g.p("MOVQ CX, 0(SP)")
+	g.p("MOVQ AX, 8(SP)")
+	g.p("MOVQ %d(DX), R8", offTiles)
+	g.p("MOVQ R8, 16(SP)")
 	aStep := mr * 4
 	aAddr := func(r, u int) string { return fmt.Sprintf("%d(AX)", u*aStep+4*r) }
 	if direct {
@@ -660,6 +671,7 @@ func (g *gen) avx2(mr int, direct bool) {
 		aAddr = func(r, u int) string { return directRow(r, 4*u) }
 		g.directSetup()
 	}
+	g.label("tile")
 	acc := func(r, v int) string { return fmt.Sprintf("Y%d", r*nv+v) }
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
@@ -747,6 +759,19 @@ func (g *gen) avx2(mr int, direct bool) {
 			g.p("ADDQ SI, R8")
 		}
 	}
+	g.p("DECQ 16(SP)")
+	g.p("JLE done")
+	g.p("ADDQ $64, DI")
+	g.p("MOVQ 0(SP), CX")
+	g.p("MOVQ 8(SP), AX")
+	if direct {
+		g.p("LEAQ (AX)(R11*1), R10")
+	}
+	g.p("TESTL $%d, R9", flagColBias)
+	g.p("JZ tile")
+	g.p("ADDQ $64, %d(DX)", offColBias)
+	g.p("JMP tile")
+	g.label("done")
 	g.p("VZEROUPPER")
 	g.p("RET")
 	g.label("partial")
