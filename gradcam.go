@@ -79,6 +79,9 @@ func Load(path string, o Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	// Nothing else holds the graph read from the file: the engine may keep
+	// the weights it packs in that form only.
+	m.Engine.ReleaseWeights = true
 	m.Name = name
 	return m, nil
 }

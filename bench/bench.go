@@ -146,6 +146,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("%s: %w", o.Model, err)
 	}
 	m.Threads = o.Threads
+	m.ReleaseWeights = true // as gradcam.Load does
 	shape := m.InputShape(batch)
 	for i, d := range shape {
 		if d < 0 {

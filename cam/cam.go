@@ -290,7 +290,7 @@ type Explainer struct {
 // model's first output; when that output is computed by a Softmax node,
 // the Softmax's input is taken as the logits.
 func New(m *engine.Model) *Explainer {
-	e := &Explainer{m: m, gi: newGraphInfo(m.Graph())}
+	e := &Explainer{m: m, gi: newGraphInfo(m)}
 	if in := m.Inputs(); len(in) > 0 {
 		e.input = in[0].Name
 	}

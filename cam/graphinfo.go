@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gradcam/gradcam/engine"
 	"github.com/gradcam/gradcam/graph"
 	"github.com/gradcam/gradcam/tensor"
 )
@@ -39,18 +40,20 @@ func (l Layout) dims(shape []int) (n, c, h, w int) {
 // graphInfo is what the explainer knows about the model's graph.
 type graphInfo struct {
 	g         *graph.Graph
+	init      func(name string) *tensor.Tensor // the model's initializers (engine.Model.Constant)
 	producers map[string]*graph.Node
 	consumers map[string][]*graph.Node
 }
 
-func newGraphInfo(g *graph.Graph) *graphInfo {
-	return &graphInfo{g: g, producers: g.Producers(), consumers: g.Consumers()}
+func newGraphInfo(m *engine.Model) *graphInfo {
+	g := m.Graph()
+	return &graphInfo{g: g, init: m.Constant, producers: g.Producers(), consumers: g.Consumers()}
 }
 
 // constant returns the value of an initializer or of a Constant node's
 // output, or nil.
 func (gi *graphInfo) constant(name string) *tensor.Tensor {
-	if t, ok := gi.g.Initializers[name]; ok {
+	if t := gi.init(name); t != nil {
 		return t
 	}
 	if n := gi.producers[name]; n != nil && n.OpType == "Constant" {

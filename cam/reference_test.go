@@ -41,6 +41,9 @@ func loadModel(t *testing.T, path string) *engine.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As gradcam.Load does: the methods that read the weights (FullGrad,
+	// the backward passes) get them back from the packed copies.
+	m.ReleaseWeights = true
 	modelCache[path] = m
 	return m
 }

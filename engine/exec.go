@@ -214,6 +214,10 @@ func (r *run) fused(u unit, k int, last []int, keep []bool) error {
 	if err := f.Forward(ctx, x, res, y); err != nil {
 		return fmt.Errorf("engine: %s: %w", m.nodes[c.nodes[0]], err)
 	}
+	if m.ReleaseWeights && f.Released() {
+		wid := m.nodeIn[c.nodes[0]][1]
+		m.release(wid, pl.values[wid].Const, f)
+	}
 	r.vals[u.out] = &tensor.Tensor{DType: tensor.Float32, Shape: append([]int(nil), shape...), F: y}
 	r.bufOf[u.out] = int32(bi)
 	return nil

@@ -205,11 +205,16 @@ func (m *Model) fusedConv(p *plan, c *chain, length int) (*ops.FusedConv, error)
 	ni := c.nodes[0]
 	in := m.nodeIn[ni]
 	w := p.values[in[1]].Const
+	if m.ReleaseWeights && w != nil {
+		// A header of its own, its data read under the lock: another
+		// run may release the tensor's data meanwhile.
+		w = &tensor.Tensor{DType: w.DType, Shape: w.Shape, F: m.constantData(in[1], w)}
+	}
 	var b *tensor.Tensor
 	if len(in) > 2 && in[2] >= 0 {
 		b = p.values[in[2]].Const
 	}
-	opt := ops.FusedConvOptions{Pack: packWeights}
+	opt := ops.FusedConvOptions{Pack: packWeights, Release: m.ReleaseWeights}
 	for _, k := range c.kinds[:length] {
 		switch k {
 		case linkBN:

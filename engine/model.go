@@ -50,12 +50,87 @@ type Model struct {
 
 	// Threads bounds the goroutines one op may use; 0 means GOMAXPROCS.
 	Threads int
+	// ReleaseWeights lets the model hold the weights of a fused
+	// convolution once: packed for its products, the float data of the
+	// graph's initializer released (set to nil). Whatever reads the
+	// weights through the model (a backward pass through the layer,
+	// Constant) gets them back, unpacked bit for bit, and the model keeps
+	// them from then on. ResNet50's forward then holds 29 MB less, and
+	// packs its deepest layers' weights too (whose products read them in
+	// place otherwise). Set it before the first run, and only when nothing
+	// but the model reads the graph's initializers (the graph of a file
+	// loaded for the model, not one whose tensors are shared).
+	ReleaseWeights bool
 
 	mu    sync.Mutex
 	plans map[string]*plan
 	fused sync.Map // fusedKey → *ops.FusedConv
 
 	noFuse bool // run every node by its op (tests compare both ways)
+
+	wmu      sync.Mutex
+	released map[int]*ops.FusedConv // initializer id → the kernel holding it packed
+	pinned   map[int]bool           // initializers read as they are: never released
+}
+
+// release releases the data of the weights tensor t (id) that the fused
+// kernel f holds packed, unless something read it before.
+func (m *Model) release(id int, t *tensor.Tensor, f *ops.FusedConv) {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if m.pinned[id] || m.released[id] != nil || t == nil || t.F == nil || m.g.Initializers[m.names[id]] != t {
+		return
+	}
+	if m.released == nil {
+		m.released = make(map[int]*ops.FusedConv)
+	}
+	t.F = nil
+	m.released[id] = f
+}
+
+// constant returns the constant t (id), its data restored when it was
+// released. pin keeps it from being released afterwards (a reader holds
+// on to its data).
+func (m *Model) constant(id int, t *tensor.Tensor, pin bool) *tensor.Tensor {
+	if !m.ReleaseWeights || t == nil || id < 0 {
+		return t
+	}
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if f := m.released[id]; f != nil {
+		t.F = f.Weights()
+		delete(m.released, id)
+		pin = true
+	}
+	if pin {
+		if m.pinned == nil {
+			m.pinned = make(map[int]bool)
+		}
+		m.pinned[id] = true
+	}
+	return t
+}
+
+// constantData returns the data of the constant t (id), restored when it
+// was released, without keeping it from being released later.
+func (m *Model) constantData(id int, t *tensor.Tensor) []float32 {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if f := m.released[id]; f != nil {
+		t.F = f.Weights()
+		delete(m.released, id)
+	}
+	return t.F
+}
+
+// Constant returns the initializer called name with its data (restored if
+// the model released it, see ReleaseWeights), or nil when there is none.
+func (m *Model) Constant(name string) *tensor.Tensor {
+	t, ok := m.g.Initializers[name]
+	if !ok {
+		return nil
+	}
+	return m.constant(m.ids[name], t, true)
 }
 
 // New prepares g to run. It sorts the nodes, builds every operator and
@@ -338,12 +413,14 @@ func (m *Model) makePlan(shapes [][]int, ints []*tensor.Tensor) (*plan, error) {
 	}
 	in := make([]ops.Value, 0, 8)
 	args := make([]*tensor.Tensor, 0, 8)
+	ids := make([]int, 0, 8)
 	for ni, n := range m.nodes {
-		in = in[:0]
+		in, ids = in[:0], ids[:0]
 		allConst := true
 		for _, id := range m.nodeIn[ni] {
 			if id < 0 {
 				in = append(in, ops.Value{})
+				ids = append(ids, -1)
 				continue
 			}
 			v := p.values[id]
@@ -354,6 +431,7 @@ func (m *Model) makePlan(shapes [][]int, ints []*tensor.Tensor) (*plan, error) {
 				allConst = false
 			}
 			in = append(in, v)
+			ids = append(ids, id)
 		}
 		outs, err := m.ops[ni].Infer(in)
 		if err != nil {
@@ -364,8 +442,8 @@ func (m *Model) makePlan(shapes [][]int, ints []*tensor.Tensor) (*plan, error) {
 		}
 		if allConst && !nondeterministic(n.OpType) {
 			args = args[:0]
-			for _, v := range in {
-				args = append(args, v.Const)
+			for i, v := range in {
+				args = append(args, m.constant(ids[i], v.Const, true))
 			}
 			res, err := m.ops[ni].Forward(nil, args)
 			if err != nil {

@@ -352,7 +352,7 @@ func (r *run) value(id int) *tensor.Tensor {
 	if v := r.vals[id]; v != nil {
 		return v
 	}
-	return r.p.values[id].Const
+	return r.m.constant(id, r.p.values[id].Const, true)
 }
 
 func (r *run) checkReplacement(id int, t *tensor.Tensor) error {

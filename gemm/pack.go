@@ -35,6 +35,34 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 	return pa
 }
 
+// Unpack writes the packed matrix back into a, row-major m x k with row
+// stride lda: the inverse of PackA(false, m, k, a, lda), bit for bit (for
+// PackA(true, ...), the transpose of its argument). pa must not be a view
+// made by Rows.
+func (pa *PackedA) Unpack(a []float32, lda int) {
+	if pa.r0 != 0 || pa.ld != pa.m {
+		panic("gemm: Unpack of a view of packed rows")
+	}
+	m, k := pa.m, pa.k
+	checkMatrix("A", m, k, a, lda)
+	mr := pa.ks.mr
+	kc := blockDepth(k, pa.ks.kc)
+	for k0 := 0; k0 < k; k0 += kc {
+		kb := min(kc, k-k0)
+		block := pa.data[k0*m:]
+		for ir := 0; ir < m; ir += mr {
+			h := min(mr, m-ir)
+			s := block[ir*kb : ir*kb+h*kb]
+			for r := range h {
+				row := a[(ir+r)*lda+k0:][:kb]
+				for p := range row {
+					row[p] = s[p*h+r]
+				}
+			}
+		}
+	}
+}
+
 // packSlack is the room past the end of a packed A buffer that kernels
 // may read (not use): the AVX2 narrow kernels load eight floats of a
 // sliver of fewer rows a k step.

@@ -38,3 +38,40 @@ func TestPackMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestUnpack checks that Unpack gives back, bit for bit, the matrix PackA
+// packed, for every kernel set, with depths over several blocks and row
+// counts that leave a short last sliver, and from a transposed A.
+func TestUnpack(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, ks := range kernelSets() {
+		current.Store(ks)
+		for _, m := range []int{1, 5, 6, 13, 64, 100} {
+			for _, k := range []int{1, 7, 37, 300, 1100} {
+				for _, trans := range []bool{false, true} {
+					a := randSlice(rng, m*k)
+					src, ld := a, k
+					if trans {
+						src, ld = make([]float32, k*m), m
+						for i := range m {
+							for j := range k {
+								src[j*m+i] = a[i*k+j]
+							}
+						}
+					}
+					pa := PackA(trans, m, k, src, ld)
+					got := make([]float32, m*(k+3))
+					pa.Unpack(got, k+3)
+					for i := range m {
+						for j := range k {
+							if math.Float32bits(got[i*(k+3)+j]) != math.Float32bits(a[i*k+j]) {
+								t.Fatalf("%s: %dx%d trans=%v: element (%d, %d) is %v, want %v", ks.name, m, k, trans, i, j, got[i*(k+3)+j], a[i*k+j])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	current.Store(kernelSets()[0])
+}

@@ -90,6 +90,13 @@ type FusedConvOptions struct {
 	// gemm reads the weights in place and packing would not pay). It
 	// costs a copy of those weights in memory.
 	Pack bool
+	// Release, with Pack, lets the kernel drop its unpacked weights once
+	// it has packed them, so that the model holds them once: every
+	// product then reads the packed copy, whatever its width, and Weights
+	// unpacks them again (bit for bit) for whoever needs them. It does
+	// not apply to depthwise convolutions or to those the Winograd path
+	// may take (their transform reads the weights).
+	Release bool
 }
 
 // FusedConv is a Conv node with constant weights prepared for repeated
@@ -99,13 +106,17 @@ type FusedConvOptions struct {
 // passes over the output, and optionally the weights packed once. It is
 // safe for concurrent use.
 type FusedConv struct {
-	op     *convOp
-	wShape []int
-	w      []float32
-	bias   []float32 // nil when the node has no bias and no BatchNorm
-	clamp  bool
-	lo, hi float32
-	pack   bool
+	op      *convOp
+	wShape  []int
+	bias    []float32 // nil when the node has no bias and no BatchNorm
+	clamp   bool
+	lo, hi  float32
+	pack    bool
+	release bool // drop w once packed (FusedConvOptions.Release)
+	shared  bool // w is the data of the weights tensor (no BatchNorm folded)
+
+	wMu sync.Mutex
+	w   []float32 // nil while released
 
 	once   sync.Once
 	packed []*gemm.PackedA // per group, when pack applies
@@ -130,16 +141,18 @@ func NewFusedConv(n *graph.Node, opset int64, w, b *tensor.Tensor, o FusedConvOp
 	if b != nil && (b.DType != tensor.Float32 || len(b.Shape) != 1 || b.Shape[0] != w.Shape[0]) {
 		return nil, fmt.Errorf("FusedConv: bias of shape %v for %d output channels", b.Shape, w.Shape[0])
 	}
-	f := &FusedConv{op: cv, wShape: append([]int(nil), w.Shape...), w: w.F, clamp: o.Clamp, lo: o.Min, hi: o.Max, pack: o.Pack}
+	f := &FusedConv{op: cv, wShape: append([]int(nil), w.Shape...), w: w.F, clamp: o.Clamp, lo: o.Min, hi: o.Max, pack: o.Pack, shared: true}
 	if b != nil {
 		f.bias = b.F
 	}
+	f.release = o.Pack && o.Release && !f.winoCandidate() && !(cv.group > 1 && cv.group == w.Shape[0] && w.Shape[1] == 1)
 	if bn := o.BatchNorm; bn != nil {
 		m := w.Shape[0]
 		if len(bn.Scale) != m || len(bn.Bias) != m || len(bn.Mean) != m || len(bn.Var) != m {
 			return nil, fmt.Errorf("FusedConv: BatchNormalization has %d channels, the convolution %d", len(bn.Scale), m)
 		}
 		f.w, f.bias = foldBatchNorm(w.F, f.bias, m, bn)
+		f.shared = false
 	}
 	return f, nil
 }
@@ -184,12 +197,77 @@ func (f *FusedConv) packWeights(s *convShape) []*gemm.PackedA {
 	}
 	f.once.Do(func() {
 		mg, kr := s.mg(), s.kRows()
+		f.wMu.Lock()
+		defer f.wMu.Unlock()
 		f.packed = make([]*gemm.PackedA, s.group)
 		for g := range s.group {
 			f.packed[g] = gemm.PackA(false, mg, kr, f.w[g*mg*kr:(g+1)*mg*kr], kr)
 		}
+		if f.release {
+			f.w = nil
+		}
 	})
 	return f.packed
+}
+
+// winoCandidate reports whether the Winograd path may take this
+// convolution for some input (it then keeps its unpacked weights).
+func (f *FusedConv) winoCandidate() bool {
+	cv := f.op
+	k := f.wShape
+	if !winoEnabled || len(k) != 4 || k[2] != 3 || k[3] != 3 || k[1] < winoMinC || cv.group != 1 {
+		return false
+	}
+	for _, v := range cv.attrs.strides {
+		if v != 1 {
+			return false
+		}
+	}
+	for _, v := range cv.attrs.dilations {
+		if v != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// Released reports whether f has dropped its unpacked weights (see
+// FusedConvOptions.Release) and shares them with the weights tensor it
+// was made from, whose data the caller may then release too and get
+// back from Weights.
+func (f *FusedConv) Released() bool {
+	f.wMu.Lock()
+	defer f.wMu.Unlock()
+	return f.w == nil && f.shared
+}
+
+// Weights returns the (BatchNorm-folded) weights, unpacking them from the
+// packed copy when they were released; f keeps them from then on.
+func (f *FusedConv) Weights() []float32 {
+	f.wMu.Lock()
+	defer f.wMu.Unlock()
+	if f.w == nil {
+		n := 1
+		for _, d := range f.wShape {
+			n *= d
+		}
+		w := make([]float32, n)
+		g := len(f.packed)
+		per := n / g
+		for i, pa := range f.packed {
+			_, k := pa.Dims()
+			pa.Unpack(w[i*per:(i+1)*per], k)
+		}
+		f.w = w
+	}
+	return f.w
+}
+
+// heldWeights returns the unpacked weights, nil while released.
+func (f *FusedConv) heldWeights() []float32 {
+	f.wMu.Lock()
+	defer f.wMu.Unlock()
+	return f.w
 }
 
 // Forward computes y = clamp(conv(x) + bias + residual) into y, which has
@@ -218,9 +296,13 @@ func (f *FusedConv) Forward(ctx *Ctx, x *tensor.Tensor, residual, y []float32) e
 		convWinoForward(ctx, s, x.F, y, &ep, f.winoWeightsOf(ctx, s, winoTile(ctx, s)))
 		return nil
 	}
-	if p := s.g.outSize(); p > packMinCols || s.n > 1 && s.n*p > packMinCols || s.mg()*s.kRows() <= packSmall || !gemm.ReadsAInPlace(p, s.kRows(), s.kRows()) {
+	if p := s.g.outSize(); f.release || p > packMinCols || s.n > 1 && s.n*p > packMinCols || s.mg()*s.kRows() <= packSmall || !gemm.ReadsAInPlace(p, s.kRows(), s.kRows()) {
 		ep.packed = f.packWeights(s)
 	}
-	convForward(ctx, s, x.F, f.w, y, &ep)
+	w := f.heldWeights()
+	if w == nil && !s.depthwise() && ep.packed == nil {
+		w = f.Weights()
+	}
+	convForward(ctx, s, x.F, w, y, &ep)
 	return nil
 }

@@ -261,12 +261,12 @@ func winoOutputGo(m []float32, xs int, y0, y1, r0, r1 []float32, ow int, b, lo, 
 func (f *FusedConv) winoWeightsOf(ctx *Ctx, s *convShape, n int) *winoWeights {
 	if n == 4 {
 		f.wino4Once.Do(func() {
-			f.wino4 = winoTransformWeights(ctx, f.w, s.m, s.c, 4)
+			f.wino4 = winoTransformWeights(ctx, f.Weights(), s.m, s.c, 4)
 		})
 		return f.wino4
 	}
 	f.winoOnce.Do(func() {
-		f.wino = winoTransformWeights(ctx, f.w, s.m, s.c, 2)
+		f.wino = winoTransformWeights(ctx, f.Weights(), s.m, s.c, 2)
 	})
 	return f.wino
 }

@@ -67,6 +67,8 @@ func TestBestFitAndExact(t *testing.T) {
 // TestCollectionsDropIdleBuffers checks that a buffer left idle over two
 // collections is dropped and that one taken between them stays.
 func TestCollectionsDropIdleBuffers(t *testing.T) {
+	defer func(d time.Duration) { minAge = d }(minAge)
+	minAge = 0
 	var p Pool
 	a, b := p.Get(1000), p.Get(2000)
 	p.Put(a)
@@ -103,5 +105,32 @@ func TestCollectionsDropIdleBuffers(t *testing.T) {
 	gc()
 	if p.Len() != 0 {
 		t.Errorf("pool still holds %d idle buffers", p.Len())
+	}
+}
+
+// TestFrequentCollectionsKeepBuffers checks that collections closer than
+// minAge do not age the buffers.
+func TestFrequentCollectionsKeepBuffers(t *testing.T) {
+	defer func(d time.Duration) { minAge = d }(minAge)
+	minAge = time.Hour
+	var p Pool
+	p.Put(p.Get(1000))
+	p.mu.Lock()
+	p.aged = time.Now()
+	p.mu.Unlock()
+	seen := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.collections
+	}
+	for i := 0; i < 1000 && seen() < 3; i++ {
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
+	if seen() < 3 {
+		t.Fatalf("the pool was told of %d collections, want 3", seen())
+	}
+	if p.Len() != 1 {
+		t.Errorf("pool holds %d after collections within minAge, want 1", p.Len())
 	}
 }
