@@ -90,6 +90,9 @@ type Options struct {
 	Threads int
 	// NoForward skips timing the forward pass alone.
 	NoForward bool
+	// Loaded, when set, is called once the model is loaded and planned,
+	// before the first run (the command sets its collector's GOGC there).
+	Loaded func()
 }
 
 // Report is what Run measured.
@@ -167,6 +170,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if rep.Threads == 0 {
 		rep.Threads = rep.GOMAXPROCS
+	}
+	if o.Loaded != nil {
+		o.Loaded()
 	}
 	x := Input(shape)
 	forward := func() error {

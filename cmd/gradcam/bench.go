@@ -39,7 +39,7 @@ Examples:
 
 // Run measures and prints.
 func (c *benchCmd) Run(g *globals) error {
-	o := bench.Options{Model: c.Model, Layers: c.Layer, Runs: c.Runs, Warmup: c.Warmup, Batch: c.Batch, Size: c.Size, Threads: c.Threads}
+	o := bench.Options{Model: c.Model, Layers: c.Layer, Runs: c.Runs, Warmup: c.Warmup, Batch: c.Batch, Size: c.Size, Threads: c.Threads, Loaded: tightenGC}
 	if c.Method != "" {
 		m, err := cam.ParseMethod(c.Method)
 		if err != nil {

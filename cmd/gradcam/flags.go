@@ -75,6 +75,7 @@ func (f *modelFlags) load(g *globals) (*gradcam.Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	tightenGC()
 	p := m.Preprocess
 	if f.Size != "" {
 		w, h, _ := parseSize(f.Size)

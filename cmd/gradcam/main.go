@@ -83,22 +83,28 @@ func asUsage(err error) error {
 type exitRequest struct{ code int }
 
 func main() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(gcPercent)
-	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// gcPercent is the command's GOGC unless the environment sets one. Most
-// of its heap is a model's weights, which live as long as the process and
-// hold no pointers: a collection has next to nothing to scan, while Go's
-// default of 100 lets garbage grow to the size of the weights before it
-// collects. ResNet50 Grad-CAM, 60 runs in `gradcam bench`: peak RSS 261
-// MiB with 100, 229 with 25, 209 with 10, no slower. A small model
-// collects every few runs then (MobileNetV2: 25 collections in 105
-// forwards), which costs little as long as the buffer pools do not drop
-// their buffers at every collection (internal/bufpool's minAge).
+// gcPercent is the command's GOGC once a model is loaded, unless the
+// environment sets GOGC. Most of the heap is then the model's weights,
+// which live as long as the process and hold no pointers: a collection
+// has next to nothing to scan, while Go's default of 100 lets garbage
+// grow to the size of the weights before it collects. ResNet50 Grad-CAM,
+// 60 runs in `gradcam bench`: peak RSS 261 MiB with 100, 229 with 25,
+// 209 with 10, no slower. While a model loads, the heap grows from
+// nothing and 10 would collect at every tenth of growth (ResNet50: 80 ms
+// -> 90-250 ms to load), so the commands set it after loading (serve,
+// which loads models on demand, at its start).
 const gcPercent = 10
+
+// tightenGC sets the collector's GOGC to gcPercent unless the
+// environment sets GOGC.
+func tightenGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
+}
 
 // run runs the command line args and returns the exit code: 0 ok, 1
 // failure, 2 usage.

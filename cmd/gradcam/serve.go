@@ -56,6 +56,7 @@ func (c *serveCmd) Run(g *globals) error {
 	if c.MaxBody <= 0 || c.MaxPixels <= 0 || c.Timeout <= 0 || c.ShutdownTimeout < 0 {
 		return usagef("--max-body, --max-pixels and --timeout must be positive")
 	}
+	tightenGC()
 	s, err := server.New(server.Config{
 		ModelsDir:       c.Models,
 		MaxBodyBytes:    c.MaxBody,
