@@ -145,7 +145,7 @@ func NewFusedConv(n *graph.Node, opset int64, w, b *tensor.Tensor, o FusedConvOp
 	if b != nil {
 		f.bias = b.F
 	}
-	f.release = o.Pack && o.Release && !f.winoCandidate() && !(cv.group > 1 && cv.group == w.Shape[0] && w.Shape[1] == 1)
+	f.release = o.Pack && o.Release && !f.winoCandidate() // depthwise ones never pack
 	if bn := o.BatchNorm; bn != nil {
 		m := w.Shape[0]
 		if len(bn.Scale) != m || len(bn.Bias) != m || len(bn.Mean) != m || len(bn.Var) != m {
@@ -299,10 +299,7 @@ func (f *FusedConv) Forward(ctx *Ctx, x *tensor.Tensor, residual, y []float32) e
 	if p := s.g.outSize(); f.release || p > packMinCols || s.n > 1 && s.n*p > packMinCols || s.mg()*s.kRows() <= packSmall || !gemm.ReadsAInPlace(p, s.kRows(), s.kRows()) {
 		ep.packed = f.packWeights(s)
 	}
-	w := f.heldWeights()
-	if w == nil && !s.depthwise() && ep.packed == nil {
-		w = f.Weights()
-	}
-	convForward(ctx, s, x.F, w, y, &ep)
+	// Released weights are packed, and every product then reads them so.
+	convForward(ctx, s, x.F, f.heldWeights(), y, &ep)
 	return nil
 }
