@@ -4,21 +4,9 @@ import (
 	"fmt"
 	"unsafe"
 
-	"github.com/gradcam/gradcam/internal/bufpool"
 	"github.com/gradcam/gradcam/ops"
 	"github.com/gradcam/gradcam/tensor"
 )
-
-// arena recycles the output buffers of fused convolutions (and of ops that
-// write into a given buffer, ops.Into) between runs of one plan, by size.
-// Buffers that stay unused are returned to the collector (bufpool).
-type arena struct {
-	pool bufpool.Pool
-}
-
-func (a *arena) get(n int) *[]float32 { return a.pool.Get(n) }
-
-func (a *arena) put(b *[]float32) { a.pool.Put(b) }
 
 // buffer is an arena buffer in use by a run: refs counts the tensors that
 // share it (an output and its reshaped aliases).
@@ -146,7 +134,7 @@ func (r *run) node(ni int, args []*tensor.Tensor, replaced []bool) error {
 		y := *r.bufs[bi].data
 		done, err := op.ForwardInto(r.opctx, args, y)
 		if err != nil || !done {
-			r.p.arena.put(r.bufs[bi].data)
+			r.p.arena.Put(r.bufs[bi].data)
 			r.bufs[bi] = buffer{}
 			if err != nil {
 				return err
@@ -225,7 +213,7 @@ func (r *run) fused(u unit, k int, last []int, keep []bool) error {
 
 // newBuffer takes a buffer of n floats from the plan's arena.
 func (r *run) newBuffer(n int) int {
-	b := r.p.arena.get(n)
+	b := r.p.arena.Get(n)
 	r.bufs = append(r.bufs, buffer{data: b, refs: 1})
 	return len(r.bufs) - 1
 }
@@ -259,7 +247,7 @@ func (r *run) drop(id int) {
 	}
 	r.bufOf[id] = -1
 	if r.bufs[b].refs--; r.bufs[b].refs == 0 {
-		r.p.arena.put(r.bufs[b].data)
+		r.p.arena.Put(r.bufs[b].data)
 		r.bufs[b].data = nil
 	}
 }
@@ -280,7 +268,7 @@ func (r *run) recycle(results []*tensor.Tensor) {
 			}
 		}
 		if free {
-			r.p.arena.put(b.data)
+			r.p.arena.Put(b.data)
 		}
 		b.data, b.refs = nil, 0
 	}

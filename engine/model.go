@@ -28,6 +28,7 @@ import (
 	"sync"
 
 	"github.com/gradcam/gradcam/graph"
+	"github.com/gradcam/gradcam/internal/bufpool"
 	"github.com/gradcam/gradcam/ops"
 	"github.com/gradcam/gradcam/tensor"
 )
@@ -360,7 +361,9 @@ type plan struct {
 	steps  []int       // nodes left to run after folding, in order
 	folded []bool      // per node
 	chains []*chain    // per node: the fusable chain it heads, or nil
-	arena  arena       // recycled buffers of fused outputs
+	// arena recycles, by size, the output buffers of fused convolutions
+	// (and of ops that write into a given buffer, ops.Into) between runs.
+	arena bufpool.Pool
 }
 
 func planKey(shapes [][]int, ints []*tensor.Tensor) string {
@@ -404,7 +407,7 @@ func (m *Model) plan(shapes [][]int, ints []*tensor.Tensor) (*plan, error) {
 
 func (m *Model) makePlan(shapes [][]int, ints []*tensor.Tensor) (*plan, error) {
 	p := &plan{values: make([]ops.Value, len(m.names)), folded: make([]bool, len(m.nodes))}
-	p.arena.pool.Exact = true
+	p.arena.Exact = true
 	for name, t := range m.g.Initializers {
 		p.values[m.ids[name]] = ops.Value{DType: t.DType, Shape: t.Shape, Const: t}
 	}
