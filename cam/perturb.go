@@ -2,6 +2,7 @@ package cam
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/bits"
 	"slices"
@@ -45,7 +46,9 @@ func (j *job) scoreCAMWeights(ctx context.Context, x *tensor.Tensor, l layerInfo
 // same masked input, which runs once (maskRuns). The distinct masked
 // inputs run in full batches of Options.BatchSize (16, or the model's
 // batch size when its input declares a fixed one; a last batch of that
-// fixed size is padded); cancelling ctx stops between batches.
+// fixed size is padded); cancelling ctx stops between batches. When the
+// model starts with affine ops, the runs replace their output by sums of
+// precomputed parts instead of masking the input (stem.go).
 func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo, acts [][]float32, targets [][]Target, channels []int) ([][][]float64, error) {
 	declared := 0 // the model's fixed batch size, if any
 	if in := j.e.m.Inputs(); len(in) == 1 && len(in[0].Shape) > 0 && in[0].Shape[0].Value > 0 {
@@ -69,6 +72,16 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 		shape[0] = min(bs, j.n*len(channels)) // no larger than needed
 	}
 	batch := tensor.New(tensor.Float32, shape...)
+	// With a linear stem (stem.go), the runs replace its output, z, and
+	// the pending runs are kept as their masks' coefficients until the
+	// batch is full.
+	var st *linearStem
+	if scoreCAMStem && len(channels) >= scoreCAMStemMin*(l.p+1) {
+		st = j.e.gi.linearStem(j.e.input)
+	}
+	var z *tensor.Tensor
+	bases := map[int]*stemBasis{}
+	var slots []stemSlot
 	pending := 0 // masked inputs in batch: the last runs
 	flush := func() error {
 		if err := ctx.Err(); err != nil {
@@ -77,7 +90,26 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 		b := pending
 		pending = 0
 		in := batch
-		if b < bs {
+		var replace map[string]*tensor.Tensor
+		if st != nil {
+			if err := j.composeBatch(st, bases, slots, z.F); err != nil {
+				return err
+			}
+			slots = slots[:0]
+			zb := z
+			zImg := len(z.F) / z.Shape[0]
+			if b < bs {
+				if bs == declared {
+					for q := b; q < bs; q++ {
+						copy(z.F[q*zImg:(q+1)*zImg], z.F[(b-1)*zImg:b*zImg])
+					}
+				} else {
+					in = tensor.FromFloat32(append([]int{b}, shape[1:]...), batch.F[:b*img])
+					zb = tensor.FromFloat32(append([]int{b}, z.Shape[1:]...), z.F[:b*zImg])
+				}
+			}
+			replace = map[string]*tensor.Tensor{st.replace: zb}
+		} else if b < bs {
 			if bs == declared {
 				// The model takes no other batch size: repeat the last
 				// masked image (its copies' scores are not read).
@@ -88,7 +120,7 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 				in = tensor.FromFloat32(append([]int{b}, shape[1:]...), batch.F[:b*img])
 			}
 		}
-		r, err := j.e.m.Run(ctx, in, engine.Pass{Fetch: []string{j.e.logits}})
+		r, err := j.e.m.Run(ctx, in, engine.Pass{Fetch: []string{j.e.logits}, Replace: replace})
 		if err != nil {
 			return err
 		}
@@ -110,27 +142,45 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 	for i := range of {
 		of[i] = make([]int, len(channels))
 		src := x.F[i*img : (i+1)*img]
+		if st != nil {
+			if len(slots) == 0 {
+				clear(bases)
+			}
+			sb, err := j.stemRuns(ctx, st, rz, src, l.p, batch)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case sb != nil && (i > 0 || sb.overlap() <= stemMaxOverlap):
+				bases[i] = sb
+				if z == nil {
+					z = tensor.New(tensor.Float32, shape[0], sb.c, sb.h, sb.w)
+				}
+			case i == 0:
+				st = nil // T is not an image, or too many parts: the plain path
+			default:
+				return nil, fmt.Errorf("cam: Score-CAM: the stem output %q of image %d is not rank 4", st.out, i)
+			}
+		}
 		for kk, k := range channels {
-			scoreCAMMask(rz, mask, acts[i], k, l.p)
+			lo, d, ok := scoreCAMMask(rz, mask, acts[i], k, l.p)
 			r, isNew := set.add(i, k, mask)
 			of[i][kk] = r
 			if !isNew {
 				continue
 			}
-			dst := batch.F[pending*img : (pending+1)*img]
-			if j.inLay == NCHW {
-				for c := 0; c < j.cin; c++ {
-					s, d := src[c*HW:(c+1)*HW], dst[c*HW:(c+1)*HW]
-					for p, m := range mask {
-						d[p] = s[p] * m
+			if st != nil {
+				coef := make([]float32, l.p)
+				a := acts[i][k*l.p : (k+1)*l.p]
+				for q := range coef {
+					coef[q] = float32(math.NaN())
+					if ok {
+						coef[q] = float32((float64(a[q]) - lo) / d)
 					}
 				}
+				slots = append(slots, stemSlot{image: i, coef: coef})
 			} else {
-				for p, m := range mask {
-					for c := 0; c < j.cin; c++ {
-						dst[p*j.cin+c] = src[p*j.cin+c] * m
-					}
-				}
+				j.maskImage(batch.F[pending*img:(pending+1)*img], src, mask)
 			}
 			if pending++; pending == bs {
 				if err := flush(); err != nil {
@@ -160,9 +210,39 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 // scoreCAMMask writes into mask channel k of an image's activation a
 // (channel-major, P values a channel) as Score-CAM's mask: upsampled by
 // rz and min-max normalised with eps 1e-8.
-func scoreCAMMask(rz *resizer, mask, a []float32, k, P int) {
+func scoreCAMMask(rz *resizer, mask, a []float32, k, P int) (lo, d float64, ok bool) {
 	rz.resize(mask, a[k*P:(k+1)*P])
-	minMax(mask, scoreCAMEps)
+	lo, d, ok = minMaxRange(mask, scoreCAMEps)
+	if !ok {
+		for i := range mask {
+			mask[i] = float32(math.NaN())
+		}
+		return
+	}
+	for i, x := range mask {
+		mask[i] = float32((float64(x) - lo) / d)
+	}
+	return
+}
+
+// maskImage writes into dst the image src (in the input layout) masked by
+// mask (one value a pixel).
+func (j *job) maskImage(dst, src, mask []float32) {
+	HW := j.H * j.W
+	if j.inLay == NCHW {
+		for c := 0; c < j.cin; c++ {
+			s, d := src[c*HW:(c+1)*HW], dst[c*HW:(c+1)*HW]
+			for p, m := range mask {
+				d[p] = s[p] * m
+			}
+		}
+		return
+	}
+	for p, m := range mask {
+		for c := 0; c < j.cin; c++ {
+			dst[p*j.cin+c] = src[p*j.cin+c] * m
+		}
+	}
 }
 
 // maskedRun is one masked input of Score-CAM: an image masked by a

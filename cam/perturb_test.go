@@ -11,6 +11,7 @@ import (
 
 	"github.com/gradcam/gradcam/engine"
 	"github.com/gradcam/gradcam/graph"
+	"github.com/gradcam/gradcam/internal/shared"
 	"github.com/gradcam/gradcam/tensor"
 )
 
@@ -573,5 +574,87 @@ func TestMinMax(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestScoreCAMStem compares Score-CAM's scores through the linear stem
+// (stem.go) with the plain masked runs on the reference models and a
+// model with a fixed batch of 1, and checks which stems are found: a
+// convolution with its ReLU (ResNet18), its ReLU6 as a Clip
+// (MobileNetV2 and the NHWC MobileNetV1, its input transposed first), and
+// on the toy model and the masking model with its fixed batch of 2 (the
+// last batch padded).
+func TestScoreCAMStem(t *testing.T) {
+	defer func(min int) { scoreCAMStemMin = min }(scoreCAMStemMin)
+	scoreCAMStemMin = 0
+	toy, tx := toyModel(t, NCHW)
+	fixedBatch, fx := maskingModel(t, true)
+	for _, tc := range []struct {
+		name    string
+		m       func(t *testing.T) (*engine.Model, *tensor.Tensor)
+		replace string // the op whose output the runs replace
+		lo, hi  float32
+	}{
+		{"resnet18", func(t *testing.T) (*engine.Model, *tensor.Tensor) {
+			m, ref := loadRef(t, refCases[0])
+			return m, ref["input"]
+		}, "Relu", 0, float32(math.Inf(1))},
+		{"mobilenet_v2", func(t *testing.T) (*engine.Model, *tensor.Tensor) {
+			m, ref := loadRef(t, refCases[3])
+			return m, ref["input"]
+		}, "Clip", 0, 6},
+		{"mobilenet_v1_0.25_128", func(t *testing.T) (*engine.Model, *tensor.Tensor) {
+			x, _ := loadGolden(t, "mobilenet_v1_0.25_128")
+			return loadModel(t, shared.Path(t, "models", "mobilenet_v1_0.25_128.onnx")), x
+		}, "Clip", 0, 6},
+		{"toy", func(*testing.T) (*engine.Model, *tensor.Tensor) { return toy, tx }, "Relu", 0, float32(math.Inf(1))},
+		{"fixed batch", func(*testing.T) (*engine.Model, *tensor.Tensor) { return fixedBatch, fx }, "Relu", 0, float32(math.Inf(1))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, x := tc.m(t)
+			j, l, acts := scoreCAMSetup(t, m, x, Options{})
+			st := j.e.gi.linearStem(j.e.input)
+			if st == nil {
+				t.Fatal("no linear stem")
+			}
+			if n := j.e.gi.producers[st.replace]; n == nil || n.OpType != tc.replace || !st.clamp || st.lo != tc.lo || st.hi != tc.hi {
+				t.Fatalf("stem %+v replaces the output of %v, want a %s clamped to [%g, %g]", st, n, tc.replace, tc.lo, tc.hi)
+			}
+			var channels []int
+			for _, k := range []int{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4, 6, 2, 6, 4, 3, 3, 8, 3, 2, 7, 9, 5} {
+				channels = append(channels, k%l.c)
+			}
+			var targets [][]Target
+			for i := range j.n {
+				targets = append(targets, []Target{{Classes: []int{i}}, {Classes: []int{2, 1}, Weights: []float32{0.5, -1}}})
+			}
+			got, err := j.scoreCAMScores(context.Background(), x, l, acts, targets, channels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scoreCAMStem = false
+			want, err := j.scoreCAMScores(context.Background(), x, l, acts, targets, channels)
+			scoreCAMStem = true
+			if err != nil {
+				t.Fatal(err)
+			}
+			worst := 0.0
+			for i := range want {
+				for tt := range want[i] {
+					for k, w := range want[i][tt] {
+						d := math.Abs(got[i][tt][k]-w) / max(1, math.Abs(w))
+						worst = max(worst, d)
+						if !(d <= 1e-4) {
+							t.Fatalf("image %d, target %d, channel %d: score %v through the stem, %v plain", i, tt, channels[k], got[i][tt][k], w)
+						}
+					}
+				}
+			}
+			if worst == 0 {
+				// Rounding makes some score differ when the stem ran.
+				t.Error("the scores through the stem equal the plain ones bit for bit: did the stem run?")
+			}
+			t.Logf("largest difference %.3g", worst)
+		})
 	}
 }

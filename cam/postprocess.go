@@ -28,11 +28,25 @@ func relu(v []float32) {
 // but -0, and a -0 present makes the minimum -0; the maximum's sign never
 // shows after adding eps. TestMinMax checks the bits against math.Min.
 func minMax(v []float32, eps float64) {
-	if len(v) == 0 {
+	lo, d, ok := minMaxRange(v, eps)
+	if !ok {
+		for i := range v {
+			v[i] = float32(math.NaN())
+		}
 		return
 	}
+	for i, x := range v {
+		v[i] = float32((float64(x) - lo) / d)
+	}
+}
+
+// minMaxRange returns what minMax subtracts from every value of v and
+// divides it by, or ok false when v holds a NaN (or is empty).
+func minMaxRange(v []float32, eps float64) (lo64, d float64, ok bool) {
+	if len(v) == 0 {
+		return 0, 0, false
+	}
 	lo, hi := v[0], v[0]
-	nan := false
 	for _, x := range v {
 		if x >= lo {
 			if x > hi {
@@ -41,23 +55,14 @@ func minMax(v []float32, eps float64) {
 		} else if x < lo {
 			lo = x
 		} else {
-			nan = true // x or lo is NaN
+			return 0, 0, false // x or lo is NaN
 		}
 	}
-	if nan {
-		for i := range v {
-			v[i] = float32(math.NaN())
-		}
-		return
-	}
-	lo64 := float64(lo)
+	lo64 = float64(lo)
 	if lo == 0 {
 		lo64 = math.Copysign(0, -1)
 	}
-	d := float64(hi) - lo64 + eps
-	for i, x := range v {
-		v[i] = float32((float64(x) - lo64) / d)
-	}
+	return lo64, float64(hi) - lo64 + eps, true
 }
 
 // axisWeights holds, for every destination index along one axis, the two

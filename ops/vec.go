@@ -46,3 +46,28 @@ func axpyGo(y, x []float32, a float32) {
 		y[i] += a * x[i]
 	}
 }
+
+// clampGo is clamp in Go.
+func clampGo(v []float32, lo, hi float32) {
+	for i, u := range v {
+		if u < lo {
+			v[i] = lo
+		} else if u > hi {
+			v[i] = hi
+		}
+	}
+}
+
+// AxpyRows sets y[r*ldy+i] += a*x[r*ldx+i] for r in [0, rows) and i in
+// [0, n): a times an n-wide block of x added to one of y, the rows of each
+// ldy and ldx floats apart. The product is rounded before the sum on
+// every path (no fused multiply-add), so the results do not depend on the
+// kernel.
+func AxpyRows(y []float32, ldy int, x []float32, ldx int, a float32, rows, n int) {
+	axpyRows(y, ldy, x, ldx, a, rows, n)
+}
+
+// Clamp sets v[i] to lo where it is below lo and to hi where it is above
+// hi, for every i of v; other values, NaN and -0 among them, stay. ReLU is
+// Clamp with lo 0 and hi +Inf.
+func Clamp(v []float32, lo, hi float32) { clamp(v, lo, hi) }

@@ -13,6 +13,49 @@ func vmax2AVX2(dst, a, b *float32, n int)
 //go:noescape
 func axpyAVX2(y, x *float32, a float32, n int)
 
+// axpyRowsAVX2 sets y[r*ldy+i] += a*x[r*ldx+i] for rows rows of n (a
+// multiple of 8) elements, the strides in floats.
+//
+//go:noescape
+func axpyRowsAVX2(y *float32, ldy int, x *float32, ldx int, a float32, rows, n int)
+
+// clampAVX2 sets v[i] = min(max(v[i], lo), hi) for n (a multiple of 8)
+// elements; a NaN stays NaN.
+//
+//go:noescape
+func clampAVX2(v *float32, n int, lo, hi float32)
+
+// axpyRows does axpy on rows rows of n elements, y's rows ldy floats
+// apart and x's ldx apart.
+func axpyRows(y []float32, ldy int, x []float32, ldx int, a float32, rows, n int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	_ = y[(rows-1)*ldy+n-1]
+	_ = x[(rows-1)*ldx+n-1]
+	done := 0
+	if useDwAVX2 && n >= 8 {
+		done = n &^ 7
+		axpyRowsAVX2(&y[0], ldy, &x[0], ldx, a, rows, done)
+	}
+	if done < n {
+		for r := range rows {
+			axpyGo(y[r*ldy+done:r*ldy+n], x[r*ldx+done:], a)
+		}
+	}
+}
+
+// clamp sets v[i] = min(max(v[i], lo), hi) for every i of v; a NaN stays
+// NaN.
+func clamp(v []float32, lo, hi float32) {
+	done := 0
+	if useDwAVX2 && len(v) >= 8 {
+		done = len(v) &^ 7
+		clampAVX2(&v[0], done, lo, hi)
+	}
+	clampGo(v[done:], lo, hi)
+}
+
 // axpy sets y[i] += a*x[i] for every i of y (x has at least len(y)
 // elements), rounding the product before the sum.
 func axpy(y, x []float32, a float32) {

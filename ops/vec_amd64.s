@@ -220,3 +220,69 @@ s64avx2reduce:
 	VMOVSD X0, ret+16(FP)
 	VZEROUPPER
 	RET
+
+// func axpyRowsAVX2(y *float32, ldy int, x *float32, ldx int, a float32, rows, n int)
+//
+// y[r*ldy+i] += a * x[r*ldx+i] for r in [0, rows), i in [0, n), n a
+// multiple of 8 and the strides in floats; the product is rounded before
+// the sum, as in Go.
+TEXT ·axpyRowsAVX2(SB), NOSPLIT, $0-56
+	MOVQ y+0(FP), DI
+	MOVQ ldy+8(FP), R8
+	MOVQ x+16(FP), SI
+	MOVQ ldx+24(FP), R9
+	VBROADCASTSS a+32(FP), Y2
+	MOVQ rows+40(FP), DX
+	MOVQ n+48(FP), CX
+	SHLQ $2, R8
+	SHLQ $2, R9
+	TESTQ CX, CX
+	JEQ axpyrowsdone
+	TESTQ DX, DX
+	JEQ axpyrowsdone
+
+axpyrowsrow:
+	XORQ AX, AX
+
+axpyrowsloop:
+	VMULPS (SI)(AX*4), Y2, Y0
+	VADDPS (DI)(AX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JLT axpyrowsloop
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ DX
+	JNZ axpyrowsrow
+
+axpyrowsdone:
+	VZEROUPPER
+	RET
+
+// func clampAVX2(v *float32, n int, lo, hi float32)
+//
+// v[i] = min(max(v[i], lo), hi) for i in [0, n), n a multiple of 8; a NaN
+// stays NaN (VMAXPS and VMINPS give their second operand, here v, when
+// either is NaN).
+TEXT ·clampAVX2(SB), NOSPLIT, $0-24
+	MOVQ v+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS lo+16(FP), Y2
+	VBROADCASTSS hi+20(FP), Y3
+	XORQ AX, AX
+	TESTQ CX, CX
+	JEQ clampdone
+
+clamploop:
+	VMOVUPS (DI)(AX*4), Y0
+	VMAXPS Y0, Y2, Y0
+	VMINPS Y0, Y3, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, CX
+	JLT clamploop
+
+clampdone:
+	VZEROUPPER
+	RET

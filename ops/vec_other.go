@@ -20,3 +20,15 @@ func axpy(y, x []float32, a float32) { axpyGo(y, x, a) }
 
 // sum64 returns the sum of x in float64.
 func sum64(x []float32) float64 { return sum64Go(x) }
+
+// axpyRows does axpy on rows rows of n elements, y's rows ldy floats
+// apart and x's ldx apart.
+func axpyRows(y []float32, ldy int, x []float32, ldx int, a float32, rows, n int) {
+	for r := range max(rows, 0) {
+		axpyGo(y[r*ldy:r*ldy+n], x[r*ldx:], a)
+	}
+}
+
+// clamp sets v[i] = min(max(v[i], lo), hi) for every i of v; a NaN stays
+// NaN.
+func clamp(v []float32, lo, hi float32) { clampGo(v, lo, hi) }

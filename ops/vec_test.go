@@ -71,3 +71,62 @@ func TestEvensRows(t *testing.T) {
 		}
 	}
 }
+
+// TestAxpyRows checks AxpyRows against a float32 loop, bit for bit, on row
+// lengths around the vector width, one to three rows and strides longer
+// than the rows, with the source ending where the last row's reads do;
+// what lies between y's rows must stay as it was.
+func TestAxpyRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 40, 43} {
+		for rows := 1; rows <= 3; rows++ {
+			ldy, ldx := n+5, n+3
+			y := make([]float32, (rows-1)*ldy+n+4)
+			x := make([]float32, (rows-1)*ldx+n)
+			for i := range y {
+				y[i] = rng.Float32()*2 - 1
+			}
+			for i := range x {
+				x[i] = rng.Float32()*2 - 1
+			}
+			a := rng.Float32() * 3
+			want := append([]float32(nil), y...)
+			for r := range rows {
+				for i := range n {
+					p := a * x[r*ldx+i]
+					want[r*ldy+i] += p
+				}
+			}
+			AxpyRows(y, ldy, x, ldx, a, rows, n)
+			for i := range y {
+				if math.Float32bits(y[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n %d, rows %d: y[%d] = %v, want %v", n, rows, i, y[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestClamp checks Clamp against a plain loop on lengths around the
+// vector width, with NaN, infinities and values at the bounds.
+func TestClamp(t *testing.T) {
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, 6, -0.5, 6.5}
+	for n := range 20 {
+		for _, b := range [][2]float32{{0, float32(math.Inf(1))}, {0, 6}, {-1, 1}} {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = special[i%len(special)] + float32(i/len(special))*0.25
+			}
+			want := append([]float32(nil), v...)
+			for i, u := range want {
+				want[i] = min(max(u, b[0]), b[1]) // builtins: a NaN stays NaN
+			}
+			Clamp(v, b[0], b[1])
+			for i := range v {
+				if math.Float32bits(v[i]) != math.Float32bits(want[i]) && !(v[i] != v[i] && want[i] != want[i]) {
+					t.Fatalf("n %d, bounds %v: v[%d] = %v, want %v", n, b, i, v[i], want[i])
+				}
+			}
+		}
+	}
+}
