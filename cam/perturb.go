@@ -48,7 +48,8 @@ func (j *job) scoreCAMWeights(ctx context.Context, x *tensor.Tensor, l layerInfo
 // batch size when its input declares a fixed one; a last batch of that
 // fixed size is padded); cancelling ctx stops between batches. When the
 // model starts with affine ops, the runs replace their output by sums of
-// precomputed parts instead of masking the input (stem.go).
+// precomputed parts instead of masking the input, and channels whose
+// masks have the same coefficients run once (stem.go).
 func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo, acts [][]float32, targets [][]Target, channels []int) ([][][]float64, error) {
 	declared := 0 // the model's fixed batch size, if any
 	if in := j.e.m.Inputs(); len(in) == 1 && len(in[0].Shape) > 0 && in[0].Shape[0].Value > 0 {
@@ -154,7 +155,7 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 			case sb != nil && (i > 0 || sb.overlap() <= stemMaxOverlap):
 				bases[i] = sb
 				if z == nil {
-					z = tensor.New(tensor.Float32, shape[0], sb.c, sb.h, sb.w)
+					z = tensor.New(tensor.Float32, shape[0], sb.c, sb.oh, sb.ow)
 				}
 			case i == 0:
 				st = nil // T is not an image, or too many parts: the plain path
@@ -163,24 +164,22 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 			}
 		}
 		for kk, k := range channels {
-			lo, d, ok := scoreCAMMask(rz, mask, acts[i], k, l.p)
-			r, isNew := set.add(i, k, mask)
+			var r int
+			var isNew bool
+			if st != nil {
+				coef := stemCoef(rz, acts[i][k*l.p:(k+1)*l.p])
+				if r, isNew = set.addCoef(i, k, coef); isNew {
+					slots = append(slots, stemSlot{image: i, coef: coef})
+				}
+			} else {
+				scoreCAMMask(rz, mask, acts[i], k, l.p)
+				if r, isNew = set.add(i, k, mask); isNew {
+					j.maskImage(batch.F[pending*img:(pending+1)*img], src, mask)
+				}
+			}
 			of[i][kk] = r
 			if !isNew {
 				continue
-			}
-			if st != nil {
-				coef := make([]float32, l.p)
-				a := acts[i][k*l.p : (k+1)*l.p]
-				for q := range coef {
-					coef[q] = float32(math.NaN())
-					if ok {
-						coef[q] = float32((float64(a[q]) - lo) / d)
-					}
-				}
-				slots = append(slots, stemSlot{image: i, coef: coef})
-			} else {
-				j.maskImage(batch.F[pending*img:(pending+1)*img], src, mask)
 			}
 			if pending++; pending == bs {
 				if err := flush(); err != nil {
@@ -210,19 +209,9 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 // scoreCAMMask writes into mask channel k of an image's activation a
 // (channel-major, P values a channel) as Score-CAM's mask: upsampled by
 // rz and min-max normalised with eps 1e-8.
-func scoreCAMMask(rz *resizer, mask, a []float32, k, P int) (lo, d float64, ok bool) {
+func scoreCAMMask(rz *resizer, mask, a []float32, k, P int) {
 	rz.resize(mask, a[k*P:(k+1)*P])
-	lo, d, ok = minMaxRange(mask, scoreCAMEps)
-	if !ok {
-		for i := range mask {
-			mask[i] = float32(math.NaN())
-		}
-		return
-	}
-	for i, x := range mask {
-		mask[i] = float32((float64(x) - lo) / d)
-	}
-	return
+	minMax(mask, scoreCAMEps)
 }
 
 // maskImage writes into dst the image src (in the input layout) masked by
@@ -295,6 +284,23 @@ func (s *maskRuns) add(i, k int, mask []float32) (run int, isNew bool) {
 	s.runs = append(s.runs, maskedRun{image: i, channel: k})
 	s.seen[key] = append(s.seen[key], len(s.runs)-1)
 	return len(s.runs) - 1, true
+}
+
+// addCoef is add for the linear stem, whose runs are told apart by the
+// coefficients of their masks (see stemCoef), bit for bit: equal
+// coefficients give equal runs. It keeps coef.
+func (s *maskRuns) addCoef(i, k int, coef []float32) (run int, isNew bool) {
+	key := maskKey{i, hashBits(coef)}
+	for _, r := range s.seen[key] {
+		if sameBits(coef, s.kept[r]) {
+			return r, false
+		}
+	}
+	s.runs = append(s.runs, maskedRun{image: i, channel: k})
+	run = len(s.runs) - 1
+	s.seen[key] = append(s.seen[key], run)
+	s.kept[run] = coef
+	return run, true
 }
 
 // hashBits returns a 64-bit hash of the bits of v: multiply-xor over

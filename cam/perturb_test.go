@@ -580,7 +580,7 @@ func TestMinMax(t *testing.T) {
 // TestScoreCAMStem compares Score-CAM's scores through the linear stem
 // (stem.go) with the plain masked runs on the reference models and a
 // model with a fixed batch of 1, and checks which stems are found: a
-// convolution with its ReLU (ResNet18), its ReLU6 as a Clip
+// convolution with its ReLU and max pool (ResNet18), its ReLU6 as a Clip
 // (MobileNetV2 and the NHWC MobileNetV1, its input transposed first), and
 // on the toy model and the masking model with its fixed batch of 2 (the
 // last batch padded).
@@ -592,13 +592,13 @@ func TestScoreCAMStem(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		m       func(t *testing.T) (*engine.Model, *tensor.Tensor)
-		replace string // the op whose output the runs replace
+		replace string // the op whose output the runs replace (after the clamp)
 		lo, hi  float32
 	}{
 		{"resnet18", func(t *testing.T) (*engine.Model, *tensor.Tensor) {
 			m, ref := loadRef(t, refCases[0])
 			return m, ref["input"]
-		}, "Relu", 0, float32(math.Inf(1))},
+		}, "MaxPool", 0, float32(math.Inf(1))},
 		{"mobilenet_v2", func(t *testing.T) (*engine.Model, *tensor.Tensor) {
 			m, ref := loadRef(t, refCases[3])
 			return m, ref["input"]

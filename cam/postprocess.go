@@ -121,6 +121,7 @@ func alignCornersWeights(n, m int) axisWeights {
 type resizer struct {
 	h, w, H, W int
 	ys, xs     axisWeights
+	ey, ex     []int // axisWeights.edges of ys and xs, made by extremes
 }
 
 func newResizer(h, w, H, W int, alignCorners bool) *resizer {
@@ -131,6 +132,44 @@ func newResizer(h, w, H, W int, alignCorners bool) *resizer {
 		r.ys, r.xs = halfPixelWeights(h, H), halfPixelWeights(w, W)
 	}
 	return r
+}
+
+// edges returns the destination indices where the source interval changes
+// along one axis: the first and last of each run of equal i0.
+func (a axisWeights) edges() []int {
+	var e []int
+	for d, i := range a.i0 {
+		if d == 0 || d == len(a.i0)-1 || i != a.i0[d-1] || i != a.i0[d+1] {
+			e = append(e, d)
+		}
+	}
+	return e
+}
+
+// extremes returns the least and greatest values of src resized (see
+// resize) at the rows and columns where the source interval changes,
+// computed as resize computes them, or ok false when src holds a NaN.
+func (r *resizer) extremes(src []float32) (lo, hi float32, ok bool) {
+	for _, v := range src {
+		if v != v {
+			return 0, 0, false
+		}
+	}
+	if r.ey == nil {
+		r.ey, r.ex = r.ys.edges(), r.xs.edges()
+	}
+	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	for _, y := range r.ey {
+		a, b, fy := src[r.ys.i0[y]*r.w:][:r.w], src[r.ys.i1[y]*r.w:][:r.w], r.ys.f[y]
+		for _, x := range r.ex {
+			i0, i1 := r.xs.i0[x], r.xs.i1[x]
+			p := a[i0] + fy*(b[i0]-a[i0])
+			q := a[i1] + fy*(b[i1]-a[i1])
+			v := p + r.xs.f[x]*(q-p)
+			lo, hi = min(lo, v), max(hi, v)
+		}
+	}
+	return lo, hi, true
 }
 
 // resize writes the resampled src (h*w, row-major) into dst (H*W).

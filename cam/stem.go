@@ -2,6 +2,7 @@ package cam
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -27,10 +28,12 @@ import (
 // B_q reaches: about (2 + kernel/spacing)² of the h*w terms at each
 // value of T. So Score-CAM computes T(0) and the h*w T(x⊙B_q) of an image
 // once, in h*w+1 runs of the stem alone, and gives each masked run T(x⊙m)
-// (through the activation that reads T, when it is a Relu or a Clip)
-// instead of the masked input: ResNet50's 7x7 stride-2 convolution and its
-// unfold are about 4% of a forward pass; the sums take a few axpy a value.
-// The scores differ from the plain computation's by rounding only
+// (through the activation that reads T, when it is a Relu or a Clip, and
+// the pooling after it) instead of the masked input: ResNet50's 7x7
+// stride-2 convolution and its unfold are about 4% of a forward pass, its
+// max pool 0.4%; the sums take a few axpy a value. Channels whose masks
+// have the same coefficients share a run (a constant channel has all
+// zeros). The scores differ from the plain computation's by rounding only
 // (TestScoreCAMStem).
 
 // scoreCAMStem enables the linear stem; scoreCAMStemMin is the least
@@ -46,10 +49,11 @@ var (
 
 // linearStem is the affine start of a model (see above).
 type linearStem struct {
-	out     string  // T, the last tensor of the affine ops from the input
-	replace string  // what the runs replace: T, or the output of the Relu or Clip that alone reads T
-	clamp   bool    // replace is T clamped to [lo, hi]
-	lo, hi  float32 // clamp bounds
+	out     string   // T, the last tensor of the affine ops from the input
+	replace string   // what the runs replace: T, or the output of the ops below
+	clamp   bool     // T is clamped to [lo, hi]: by the Relu or Clip that alone reads T
+	lo, hi  float32  // clamp bounds
+	pool    ops.Into // then pooled (per plane) by the MaxPool or AveragePool that alone reads it, or nil
 }
 
 // linearStem returns the affine start of the model from tensor input, or
@@ -80,6 +84,17 @@ func (gi *graphInfo) linearStem(input string) *linearStem {
 		case "Clip":
 			if lo, hi, ok := gi.clipBounds(n); ok {
 				s.replace, s.clamp, s.lo, s.hi = n.Outputs[0], true, lo, hi
+			}
+		}
+	}
+	// A pooling next (ResNet's max pool) shrinks what the runs write and
+	// the engine reads fourfold.
+	if cons := gi.consumers[s.replace]; len(cons) == 1 && !outs[s.replace] && len(cons[0].Outputs) == 1 {
+		if n := cons[0]; n.OpType == "MaxPool" || n.OpType == "AveragePool" {
+			if op, err := ops.New(n, gi.g.Opset()); err == nil {
+				if into, ok := op.(ops.Into); ok {
+					s.replace, s.pool = n.Outputs[0], into
+				}
 			}
 		}
 	}
@@ -151,6 +166,7 @@ func (gi *graphInfo) clipBounds(n *graph.Node) (lo, hi float32, ok bool) {
 // stemBasis holds T(0) and T(x⊙B_q) - T(0) of one image (see above).
 type stemBasis struct {
 	c, h, w int        // T's channels, height and width
+	oh, ow  int        // the replaced tensor's height and width (pooled)
 	t0      []float32  // T(0), c*h*w
 	rects   []stemRect // per position q of the activation map
 }
@@ -195,6 +211,14 @@ func (j *job) stemRuns(ctx context.Context, st *linearStem, rz *resizer, src []f
 		}
 		if b == nil {
 			b = &stemBasis{c: t.Shape[1], h: t.Shape[2], w: t.Shape[3], rects: make([]stemRect, p)}
+			b.oh, b.ow = b.h, b.w
+			if st.pool != nil {
+				v, err := st.pool.Infer([]ops.Value{{DType: tensor.Float32, Shape: []int{1, 1, b.h, b.w}}})
+				if err != nil || len(v) != 1 || len(v[0].Shape) != 4 {
+					return nil, nil
+				}
+				b.oh, b.ow = v[0].Shape[2], v[0].Shape[3]
+			}
 		}
 		size := b.c * b.h * b.w
 		for s := range min(bs, p+1-first) {
@@ -259,10 +283,14 @@ func (b *stemBasis) overlap() float64 {
 }
 
 // compose writes into z (one image of the replaced tensor) plane ch of
-// T(x⊙m) for m = Σ_q coef[q] B_q, through st's clamp.
-func (b *stemBasis) compose(st *linearStem, z, coef []float32, ch int) {
-	hw := b.h * b.w
-	zp := z[ch*hw : (ch+1)*hw]
+// T(x⊙m) for m = Σ_q coef[q] B_q, through st's clamp and pooling; plane
+// is scratch for one plane of T when st pools.
+func (b *stemBasis) compose(st *linearStem, z, coef []float32, ch int, plane []float32) error {
+	hw, ohw := b.h*b.w, b.oh*b.ow
+	zp := z[ch*ohw : (ch+1)*ohw]
+	if st.pool != nil {
+		zp = plane
+	}
 	copy(zp, b.t0[ch*hw:(ch+1)*hw])
 	for q, r := range b.rects {
 		if a := coef[q]; a != 0 && r.v != nil {
@@ -273,6 +301,47 @@ func (b *stemBasis) compose(st *linearStem, z, coef []float32, ch int) {
 	if st.clamp {
 		ops.Clamp(zp, st.lo, st.hi)
 	}
+	if st.pool == nil {
+		return nil
+	}
+	in := []*tensor.Tensor{tensor.FromFloat32([]int{1, 1, b.h, b.w}, zp)}
+	if ok, err := st.pool.ForwardInto(stemSerial, in, z[ch*ohw:(ch+1)*ohw]); err != nil || !ok {
+		return fmt.Errorf("cam: Score-CAM: pooling the stem: %v", err)
+	}
+	return nil
+}
+
+// stemSerial is the context of the pooling in compose, which runs on the
+// threads composeBatch starts.
+var stemSerial = &ops.Ctx{Threads: 1}
+
+// stemCoef returns the coefficients c_q of Score-CAM's mask of map a (see
+// above): (a_q - min)/(max - min + eps), min and max those of a resized by
+// rz, as scoreCAMMask takes them (NaN coefficients for a map with a NaN).
+// Within a cell of the source grid, the resized values along an output
+// row are monotone in the interpolation weight (each step of p + f(q-p)
+// rounds monotonically), so the extremes along a row are at the first or
+// last column of a cell; along a column they are, up to rounding, at the
+// first or last row. stemCoef takes them there (rz.extremes): 144 values
+// for ResNet50's 7x7 to 224x224 instead of 50176.
+func stemCoef(rz *resizer, a []float32) []float32 {
+	coef := make([]float32, len(a))
+	lo, hi, ok := rz.extremes(a)
+	if !ok {
+		for q := range coef {
+			coef[q] = float32(math.NaN())
+		}
+		return coef
+	}
+	lo64 := float64(lo)
+	if lo == 0 {
+		lo64 = math.Copysign(0, -1) // as minMax does
+	}
+	d := float64(hi) - lo64 + scoreCAMEps
+	for q, v := range a {
+		coef[q] = float32((float64(v) - lo64) / d)
+	}
+	return coef
 }
 
 // stemSlot is one masked input of a batch for the linear stem: its image
@@ -289,9 +358,9 @@ func (j *job) composeBatch(st *linearStem, bases map[int]*stemBasis, slots []ste
 		return nil
 	}
 	b0 := bases[slots[0].image]
-	size := b0.c * b0.h * b0.w
+	size := b0.c * b0.oh * b0.ow
 	for _, s := range slots {
-		if b := bases[s.image]; b == nil || b.c*b.h*b.w != size {
+		if b := bases[s.image]; b == nil || b.c*b.oh*b.ow != size {
 			return fmt.Errorf("cam: Score-CAM: image %d has no stem basis", s.image)
 		}
 	}
@@ -300,19 +369,27 @@ func (j *job) composeBatch(st *linearStem, bases map[int]*stemBasis, slots []ste
 		threads = runtime.GOMAXPROCS(0)
 	}
 	threads = min(threads, b0.c)
+	errs := make([]error, threads)
 	var wg sync.WaitGroup
 	for t := range threads {
 		c0, c1 := t*b0.c/threads, (t+1)*b0.c/threads
 		wg.Go(func() {
+			var plane []float32
+			if st.pool != nil {
+				plane = make([]float32, b0.h*b0.w)
+			}
 			// A channel's parts (ResNet50: 230 KB) stay in the cache
 			// for all the slots.
-			for ch := c0; ch < c1; ch++ {
+			for ch := c0; ch < c1 && errs[t] == nil; ch++ {
 				for k, s := range slots {
-					bases[s.image].compose(st, z[k*size:(k+1)*size], s.coef, ch)
+					if err := bases[s.image].compose(st, z[k*size:(k+1)*size], s.coef, ch, plane); err != nil {
+						errs[t] = err
+						break
+					}
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return nil
+	return errors.Join(errs...)
 }

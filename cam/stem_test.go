@@ -2,6 +2,9 @@ package cam
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gradcam/gradcam/graph"
@@ -9,7 +12,9 @@ import (
 )
 
 // TestLinearStem checks which starts of a graph linearStem takes as
-// affine, what it replaces and the clamp it applies, on small graphs: the
+// affine, what it replaces, the clamp it applies and whether it pools
+// (when a pooling with one output alone reads what it clamps), on small
+// graphs: the
 // affine ops chained (with constants on either side where that stays
 // affine), and the ways a start stops being affine or replaceable.
 func TestLinearStem(t *testing.T) {
@@ -26,6 +31,9 @@ func TestLinearStem(t *testing.T) {
 		clamp        bool
 	}{
 		{"conv relu", []nd{{"Conv", []string{"x", "w", "b"}, []string{"c"}}, {"Relu", []string{"c"}, []string{"a"}}}, "c", "a", 0, inf, true},
+		{"conv relu maxpool", []nd{{"Conv", []string{"x", "w", "b"}, []string{"c"}}, {"Relu", []string{"c"}, []string{"a"}}, {"MaxPool", []string{"a"}, []string{"p"}}, {"Relu", []string{"p"}, []string{"r"}}}, "c", "p", 0, inf, true},
+		{"conv averagepool", []nd{{"Conv", []string{"x", "w", "b"}, []string{"c"}}, {"AveragePool", []string{"c"}, []string{"p"}}, {"Relu", []string{"p"}, []string{"r"}}}, "c", "p", 0, 0, false},
+		{"maxpool with indices", []nd{{"Conv", []string{"x", "w", "b"}, []string{"c"}}, {"Relu", []string{"c"}, []string{"a"}}, {"MaxPool", []string{"a"}, []string{"p", "i"}}}, "c", "a", 0, inf, true},
 		{"arithmetic conv clip", []nd{
 			{"Mul", []string{"k", "x"}, []string{"m"}}, {"Sub", []string{"m", "k"}, []string{"s"}}, {"Div", []string{"s", "k"}, []string{"d"}},
 			{"Conv", []string{"d", "w"}, []string{"c"}}, {"Clip", []string{"c", "lo", "hi"}, []string{"a"}},
@@ -52,7 +60,11 @@ func TestLinearStem(t *testing.T) {
 			}}
 			g.Inputs = []graph.ValueInfo{{Name: "x", ElemType: 1}}
 			for _, n := range tc.nodes {
-				g.Nodes = append(g.Nodes, &graph.Node{Name: n.out[0], OpType: n.op, Inputs: n.in, Outputs: n.out})
+				nd := &graph.Node{Name: n.out[0], OpType: n.op, Inputs: n.in, Outputs: n.out}
+				if strings.HasSuffix(n.op, "Pool") {
+					nd.Attrs = map[string]*graph.Attr{"kernel_shape": {Name: "kernel_shape", Type: graph.AttrInts, Ints: []int64{2, 2}}}
+				}
+				g.Nodes = append(g.Nodes, nd)
 			}
 			last := tc.nodes[len(tc.nodes)-1].out[0]
 			g.Outputs = []graph.ValueInfo{{Name: last, ElemType: 1}}
@@ -67,9 +79,43 @@ func TestLinearStem(t *testing.T) {
 			if st == nil {
 				t.Fatal("no stem")
 			}
-			if st.out != tc.out || st.replace != tc.replace || st.clamp != tc.clamp || tc.clamp && (st.lo != tc.lo || st.hi != tc.hi) {
+			pools := strings.HasSuffix(gi.producers[st.replace].OpType, "Pool")
+			if st.out != tc.out || st.replace != tc.replace || st.clamp != tc.clamp || tc.clamp && (st.lo != tc.lo || st.hi != tc.hi) || pools != (st.pool != nil) {
 				t.Errorf("stem %+v, want out %q, replace %q, clamp %v [%g, %g]", st, tc.out, tc.replace, tc.clamp, tc.lo, tc.hi)
 			}
 		})
+	}
+}
+
+// TestExtremes compares resizer.extremes with the least and greatest
+// values of the whole resized map: never outside them (it reads a subset),
+// off by rounding at most, equal on maps whose extremes lie on the grid's
+// rows of cell edges; NaN reported.
+func TestExtremes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, sz := range [][4]int{{7, 7, 224, 224}, {4, 6, 16, 13}, {1, 1, 5, 5}, {14, 14, 224, 224}, {3, 3, 3, 3}} {
+		h, w, H, W := sz[0], sz[1], sz[2], sz[3]
+		rz := newResizer(h, w, H, W, true)
+		out := make([]float32, H*W)
+		for trial := range 50 {
+			a := make([]float32, h*w)
+			for i := range a {
+				a[i] = float32(rng.NormFloat64())
+				if trial%5 == 0 {
+					a[i] = max(a[i], 0) // ReLU maps: zeros at the minimum
+				}
+			}
+			rz.resize(out, a)
+			lo, hi := slices.Min(out), slices.Max(out)
+			glo, ghi, ok := rz.extremes(a)
+			if !ok || glo < lo || ghi > hi || float64(glo-lo) > 1e-6*float64(hi-lo) || float64(hi-ghi) > 1e-6*float64(hi-lo) {
+				t.Fatalf("%v, trial %d: extremes %v %v %v, resized map's [%v, %v]", sz, trial, glo, ghi, ok, lo, hi)
+			}
+		}
+		a := make([]float32, h*w)
+		a[len(a)/2] = float32(math.NaN())
+		if _, _, ok := rz.extremes(a); ok {
+			t.Errorf("%v: a NaN gave ok", sz)
+		}
 	}
 }
