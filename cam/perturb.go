@@ -144,8 +144,11 @@ func (j *job) scoreCAMScores(ctx context.Context, x *tensor.Tensor, l layerInfo,
 		of[i] = make([]int, len(channels))
 		src := x.F[i*img : (i+1)*img]
 		if st != nil {
-			if len(slots) == 0 {
-				clear(bases)
+			// Only the images of the pending runs still need their parts.
+			for im := range bases {
+				if !slices.ContainsFunc(slots, func(s stemSlot) bool { return s.image == im }) {
+					delete(bases, im)
+				}
 			}
 			sb, err := j.stemRuns(ctx, st, rz, src, l.p, batch)
 			if err != nil {
