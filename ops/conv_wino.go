@@ -375,6 +375,7 @@ func (r *winoRun) output(mb []float32, u0, u1, m0, m1 int) {
 	m, ow, oh, p := r.s.m, r.s.g.out[2], r.s.g.out[1], r.outPlane
 	ep := r.ep
 	nt := (u1 - u0) * r.tw
+	var sc wino4Scratch
 	for mo := m0; mo < m1; mo++ {
 		var b float32
 		if ep.bias != nil {
@@ -385,7 +386,7 @@ func (r *winoRun) output(mb []float32, u0, u1, m0, m1 int) {
 			yp := r.y[(img*m+mo)*p:][:p]
 			mu := mb[mo*nt+(u-u0)*r.tw:]
 			if r.n == 4 {
-				a := wino4OutSlices{m: mu, xs: m * nt, ow: ow, b: b, lo: r.lo, hi: r.hi}
+				a := wino4OutSlices{m: mu, xs: m * nt, ow: ow, b: b, lo: r.lo, hi: r.hi, sc: &sc}
 				for k := range 4 {
 					if oy := 4*ty + k; oy < oh {
 						a.y[k] = yp[oy*ow:][:ow]

@@ -112,8 +112,10 @@ func winoOutputGroups(a *winoOutSlices) {
 func wino4OutputGroups(a *wino4OutSlices) {
 	tw := (a.ow + 3) / 4
 	_ = a.m[35*a.xs+8*((tw+7)/8)-1]
-	var s [192]float32
-	var ys, rs [4][32]float32 // the rows of a partial group
+	if a.sc == nil {
+		a.sc = new(wino4Scratch)
+	}
+	s, ys, rs := &a.sc.s, &a.sc.ys, &a.sc.rs
 	for t0 := 0; t0 < tw; t0 += 8 {
 		x := 4 * t0
 		n := min(32, a.ow-x)
