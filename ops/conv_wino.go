@@ -322,6 +322,7 @@ func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
 	tw, ld := r.tw, r.ld
 	nt := (u1 - u0) * tw
 	lv := nt + winoVPad
+	var s [288]float32 // the transforms' scratch
 	for ci := c0; ci < c1; ci++ {
 		for ua := u0; ua < u1; {
 			img, ta := ua/r.th, ua%r.th
@@ -337,9 +338,9 @@ func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
 			}
 			for u := ua; u < ub; u++ {
 				if r.n == 4 {
-					wino4Input(vb[ci*lv+(u-u0)*tw:], rows[4*(u-ua)*ld:], ld, tw, c*lv)
+					wino4Input(vb[ci*lv+(u-u0)*tw:], rows[4*(u-ua)*ld:], ld, tw, c*lv, &s)
 				} else {
-					winoInput(vb[ci*lv+(u-u0)*tw:], rows[2*(u-ua)*ld:], ld, tw, c*lv)
+					winoInput(vb[ci*lv+(u-u0)*tw:], rows[2*(u-ua)*ld:], ld, tw, c*lv, &s)
 				}
 			}
 			ua = ub

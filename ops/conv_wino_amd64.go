@@ -51,10 +51,11 @@ func wino4OutputAVX512(a *wino4OutArgs)
 
 // wino4Input is wino4InputGo, on the vector kernel when there is one. It
 // may also write the slots of tiles tw to 7 of each position (see
-// inputGroups): v needs room for max(tw, 8) tiles a position.
-func wino4Input(v, rows []float32, ld, tw, xs int) {
+// inputGroups): v needs room for max(tw, 8) tiles a position. s is
+// scratch for the AVX2 kernel, kept by the caller across calls.
+func wino4Input(v, rows []float32, ld, tw, xs int, s *[288]float32) {
 	if !useDwAVX512 && useDwAVX2 && tw > 0 {
-		wino4InputGroups(v, rows, ld, tw, xs)
+		wino4InputGroups(v, rows, ld, tw, xs, s)
 		return
 	}
 	if !useDwAVX512 || tw == 0 {
@@ -105,10 +106,11 @@ func winoInputAVX512(v, rows *float32, ld, tw, xs int)
 func winoOutputAVX512(a *winoOutArgs)
 
 // winoInput is winoInputGo, on the vector kernel when there is one; like
-// wino4Input, it may write the slots of tiles tw to 7 of each position.
-func winoInput(v, rows []float32, ld, tw, xs int) {
+// wino4Input, it may write the slots of tiles tw to 7 of each position,
+// and s is scratch.
+func winoInput(v, rows []float32, ld, tw, xs int, s *[288]float32) {
 	if !useDwAVX512 && useDwAVX2 && tw > 0 {
-		winoInputGroups(v, rows, ld, tw, xs)
+		winoInputGroups(v, rows, ld, tw, xs, s)
 		return
 	}
 	if !useDwAVX512 || tw == 0 {

@@ -70,7 +70,7 @@ func TestWinoInputKernel(t *testing.T) {
 		for i := range got {
 			got[i], want[i] = -7, -7 // not written past the tiles
 		}
-		winoInput(got, rows, ld, tw, xs)
+		winoInput(got, rows, ld, tw, xs, new([288]float32))
 		winoInputGo(want, rows, ld, tw, xs)
 		for i := range got {
 			if t := i % xs; t >= tw && t < 8 {
@@ -191,7 +191,7 @@ func TestWino4InputKernel(t *testing.T) {
 		for i := range got {
 			got[i], want[i] = -7, -7 // not written past the tiles
 		}
-		wino4Input(got, rows, ld, tw, xs)
+		wino4Input(got, rows, ld, tw, xs, new([288]float32))
 		wino4InputGo(want, rows, ld, tw, xs)
 		for i := range got {
 			if t := i % xs; t >= tw && t < 8 {

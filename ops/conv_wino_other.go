@@ -11,13 +11,17 @@ var winoEnabled = false
 var wino4Enabled = false
 
 // wino4Input is wino4InputGo.
-func wino4Input(v, rows []float32, ld, tw, xs int) { wino4InputGo(v, rows, ld, tw, xs) }
+func wino4Input(v, rows []float32, ld, tw, xs int, _ *[288]float32) {
+	wino4InputGo(v, rows, ld, tw, xs)
+}
 
 // wino4Output is wino4OutputGo.
 func wino4Output(a *wino4OutSlices) { wino4OutputGo(a) }
 
 // winoInput is winoInputGo.
-func winoInput(v, rows []float32, ld, tw, xs int) { winoInputGo(v, rows, ld, tw, xs) }
+func winoInput(v, rows []float32, ld, tw, xs int, _ *[288]float32) {
+	winoInputGo(v, rows, ld, tw, xs)
+}
 
 // winoOutput is winoOutputGo of the arguments a.
 func winoOutput(a *winoOutSlices) {
