@@ -58,11 +58,19 @@ func minMaxRange(v []float32, eps float64) (lo64, d float64, ok bool) {
 			return 0, 0, false // x or lo is NaN
 		}
 	}
+	lo64, d = minMaxShift(lo, hi, eps)
+	return lo64, d, true
+}
+
+// minMaxShift returns what minMax subtracts and divides by for the least
+// value lo and the greatest hi: lo (-0 when it is a zero, see minMax) and
+// hi - lo + eps.
+func minMaxShift(lo, hi float32, eps float64) (lo64, d float64) {
 	lo64 = float64(lo)
 	if lo == 0 {
 		lo64 = math.Copysign(0, -1)
 	}
-	return lo64, float64(hi) - lo64 + eps, true
+	return lo64, float64(hi) - lo64 + eps
 }
 
 // axisWeights holds, for every destination index along one axis, the two

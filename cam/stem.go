@@ -333,11 +333,7 @@ func stemCoef(rz *resizer, a []float32) []float32 {
 		}
 		return coef
 	}
-	lo64 := float64(lo)
-	if lo == 0 {
-		lo64 = math.Copysign(0, -1) // as minMax does
-	}
-	d := float64(hi) - lo64 + scoreCAMEps
+	lo64, d := minMaxShift(lo, hi, scoreCAMEps)
 	for q, v := range a {
 		coef[q] = float32((float64(v) - lo64) / d)
 	}
