@@ -2,6 +2,7 @@ package cam
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -173,6 +174,57 @@ func sameScores(got, want [][][]float64) (i, tt, k int, ok bool) {
 	return 0, 0, 0, true
 }
 
+// scoresWithWorkers returns j.scoreCAMScores with the batches running
+// workers at a time, whatever their number (1: on the model's threads; 2:
+// on one thread each, the model's Threads set to 2 meanwhile).
+func scoresWithWorkers(t *testing.T, j *job, m *engine.Model, workers int, x *tensor.Tensor, l layerInfo, acts [][]float32, targets [][]Target, channels []int) [][][]float64 {
+	t.Helper()
+	if workers > 1 {
+		defer func(w, b, th int) { scoreCAMWorkers, scoreCAMWorkerBatches, m.Threads = w, b, th }(scoreCAMWorkers, scoreCAMWorkerBatches, m.Threads)
+		scoreCAMWorkers, scoreCAMWorkerBatches, m.Threads = workers, 0, workers
+		if got := scoreWorkers(workers, 1); got != workers {
+			t.Fatalf("scoreWorkers(%d, 1) = %d with no least number of batches", workers, got)
+		}
+	}
+	got, err := j.scoreCAMScores(context.Background(), x, l, acts, targets, channels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestScoreWorkers checks how many batches of Score-CAM run at a time,
+// and that a cancelled context stops them, on one thread each too.
+func TestScoreWorkers(t *testing.T) {
+	m, x := maskingModel(t, false)
+	j, l, acts := scoreCAMSetup(t, m, x, Options{Layers: []string{"a"}, BatchSize: 1})
+	channels := []int{0, 1, 2, 3, 4, 5}
+	targets := [][]Target{{{Classes: []int{0}}}, {{Classes: []int{1}}}}
+	defer func(w, b int) { scoreCAMWorkers, scoreCAMWorkerBatches = w, b }(scoreCAMWorkers, scoreCAMWorkerBatches)
+	scoreCAMWorkerBatches = 0
+	for _, workers := range []int{1, 2} {
+		scoreCAMWorkers = workers
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := j.scoreCAMScores(ctx, x, l, acts, targets, channels); !errors.Is(err, context.Canceled) {
+			t.Errorf("%d at a time, cancelled: error %v, want context.Canceled", workers, err)
+		}
+	}
+	scoreCAMWorkers, scoreCAMWorkerBatches = 2, 4
+	for _, tc := range []struct{ threads, batches, want int }{
+		{1, 1000, 1},
+		{2, 7, 1},
+		{2, 8, 2},
+		{2, 128, 2},
+		{8, 31, 1},
+		{8, 32, scoreCAMWorkers},
+	} {
+		if got := scoreWorkers(tc.threads, tc.batches); got != tc.want {
+			t.Errorf("scoreWorkers(%d threads, %d batches) = %d, want %d", tc.threads, tc.batches, got, tc.want)
+		}
+	}
+}
+
 // distinctMasks lists the distinct masked inputs of the given channels,
 // as scoreCAMScores finds them, and the run of every image and channel.
 func distinctMasks(j *job, l layerInfo, acts [][]float32, channels []int) (runs []maskedRun, of [][]int) {
@@ -316,16 +368,18 @@ func TestScoreCAMScoresMatchPlain(t *testing.T) {
 						t.Fatalf("%d distinct masked inputs, want %d", len(runs), tc.runs)
 					}
 				}
-				got, err := j.scoreCAMScores(context.Background(), x, l, acts, targets, channels)
-				if err != nil {
-					t.Fatal(err)
+				bsPlain := bs
+				if bsPlain == 0 {
+					bsPlain = int(m.Inputs()[0].Shape[0].Value)
 				}
-				if bs == 0 {
-					bs = int(m.Inputs()[0].Shape[0].Value)
-				}
-				want := plainScores(t, j, x, l, acts, targets, channels, bs)
-				if i, tt, k, ok := sameScores(got, want); !ok {
-					t.Errorf("batch %d: image %d, target %d, channel %d: score %v, plain computation %v", bs, i, tt, channels[k], got[i][tt][k], want[i][tt][k])
+				want := plainScores(t, j, x, l, acts, targets, channels, bsPlain)
+				// One batch at a time, then two at a time on one thread
+				// each (as when there are many batches).
+				for _, workers := range []int{1, 2} {
+					got := scoresWithWorkers(t, j, m, workers, x, l, acts, targets, channels)
+					if i, tt, k, ok := sameScores(got, want); !ok {
+						t.Errorf("batch %d, %d at a time: image %d, target %d, channel %d: score %v, plain computation %v", bs, workers, i, tt, channels[k], got[i][tt][k], want[i][tt][k])
+					}
 				}
 			}
 		})
@@ -628,9 +682,9 @@ func TestScoreCAMStem(t *testing.T) {
 			for i := range j.n {
 				targets = append(targets, []Target{{Classes: []int{i}}, {Classes: []int{2, 1}, Weights: []float32{0.5, -1}}})
 			}
-			got, err := j.scoreCAMScores(context.Background(), x, l, acts, targets, channels)
-			if err != nil {
-				t.Fatal(err)
+			got := scoresWithWorkers(t, j, m, 1, x, l, acts, targets, channels)
+			if i, tt, k, ok := sameScores(scoresWithWorkers(t, j, m, 2, x, l, acts, targets, channels), got); !ok {
+				t.Fatalf("image %d, target %d, channel %d: the score through the stem differs with two batches at a time", i, tt, channels[k])
 			}
 			scoreCAMStem = false
 			want, err := j.scoreCAMScores(context.Background(), x, l, acts, targets, channels)

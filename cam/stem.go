@@ -347,9 +347,9 @@ type stemSlot struct {
 	coef  []float32
 }
 
-// composeBatch writes the slots' T(x⊙m) into z, one image each, the
-// model's threads sharing the channels.
-func (j *job) composeBatch(st *linearStem, bases map[int]*stemBasis, slots []stemSlot, z []float32) error {
+// composeBatch writes the slots' T(x⊙m) into z, one image each, threads
+// goroutines (0: the model's Threads) sharing the channels.
+func (j *job) composeBatch(st *linearStem, bases map[int]*stemBasis, slots []stemSlot, z []float32, threads int) error {
 	if len(slots) == 0 {
 		return nil
 	}
@@ -360,7 +360,9 @@ func (j *job) composeBatch(st *linearStem, bases map[int]*stemBasis, slots []ste
 			return fmt.Errorf("cam: Score-CAM: image %d has no stem basis", s.image)
 		}
 	}
-	threads := j.e.m.Threads
+	if threads <= 0 {
+		threads = j.e.m.Threads
+	}
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}

@@ -30,7 +30,7 @@ func (res *Result) Rerun(ctx context.Context, replace map[string]*tensor.Tensor,
 	if res.retained == nil {
 		return nil, fmt.Errorf("engine: rerun needs a run with Editable tensors")
 	}
-	r := m.newRun(ctx, res.p)
+	r := m.newRun(ctx, res.p, res.threads)
 	var ids []int
 	k := 0
 	for name, t := range replace {

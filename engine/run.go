@@ -24,6 +24,11 @@ type Pass struct {
 	Editable []string
 	// Backward, when set, runs reverse mode after the forward pass.
 	Backward *Backward
+	// Threads bounds the goroutines each op of the run may use; 0 means
+	// the model's Threads. Several runs of one thread each in parallel
+	// beat runs of all threads in turn when there are many (Score-CAM's
+	// batches): no op waits for its slowest share.
+	Threads int
 }
 
 // Backward describes a reverse-mode pass from a scalar.
@@ -59,6 +64,7 @@ type Result struct {
 
 	m        *Model
 	p        *plan
+	threads  int                    // Pass.Threads, for Rerun
 	retained map[int]*tensor.Tensor // for Rerun
 }
 
@@ -93,7 +99,7 @@ func (m *Model) RunInputs(ctx context.Context, inputs map[string]*tensor.Tensor,
 	if err != nil {
 		return nil, err
 	}
-	return m.newRun(ctx, pl).do(inputs, p)
+	return m.newRun(ctx, pl, p.Threads).do(inputs, p)
 }
 
 func (m *Model) isInput(id int) bool {
@@ -123,10 +129,14 @@ type run struct {
 	shapes [][]int  // shapes that differ from the plan's (batched rerun)
 }
 
-// newRun prepares a run of plan pl.
-func (m *Model) newRun(ctx context.Context, pl *plan) *run {
-	r := &run{m: m, p: pl, ctx: ctx, opctx: &ops.Ctx{Threads: m.Threads}, vals: make([]*tensor.Tensor, len(m.names))}
-	r.precise = &ops.Ctx{Threads: m.Threads, Precise: true}
+// newRun prepares a run of plan pl whose ops use at most threads
+// goroutines (0: the model's Threads).
+func (m *Model) newRun(ctx context.Context, pl *plan, threads int) *run {
+	if threads <= 0 {
+		threads = m.Threads
+	}
+	r := &run{m: m, p: pl, ctx: ctx, opctx: &ops.Ctx{Threads: threads}, vals: make([]*tensor.Tensor, len(m.names))}
+	r.precise = &ops.Ctx{Threads: threads, Precise: true}
 	r.bufOf = make([]int32, len(m.names))
 	for i := range r.bufOf {
 		r.bufOf[i] = -1
@@ -301,7 +311,7 @@ func (r *run) do(inputs map[string]*tensor.Tensor, p Pass) (*Result, error) {
 		return nil, err
 	}
 
-	res := &Result{Values: make(map[string]*tensor.Tensor, len(fetch)), m: m, p: pl}
+	res := &Result{Values: make(map[string]*tensor.Tensor, len(fetch)), m: m, p: pl, threads: p.Threads}
 	for i, id := range fetch {
 		v := r.value(id)
 		if v == nil {
