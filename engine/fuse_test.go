@@ -316,7 +316,9 @@ func TestRerunVariants(t *testing.T) {
 
 // TestConcurrentRuns runs one model from several goroutines at once (as a
 // server does) and checks each result against the same run alone: the
-// recycled buffers and the shared worker crew must keep runs apart.
+// recycled buffers and the shared worker crew must keep runs apart. The
+// goroutines' runs bound their threads differently (Pass.Threads 0, 1,
+// 2): the values must not change.
 func TestConcurrentRuns(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	m, err := engine.New(resNet(r))
@@ -339,13 +341,13 @@ func TestConcurrentRuns(t *testing.T) {
 	for i := range workers {
 		go func() {
 			for range 20 {
-				res, err := m.Run(ctx, xs[i], engine.Pass{Fetch: []string{"a4"}})
+				res, err := m.Run(ctx, xs[i], engine.Pass{Fetch: []string{"a4"}, Threads: i % 3})
 				if err != nil {
 					errs <- err
 					return
 				}
 				if d := tensor.MaxAbsDiff(res.Values["a4"].F, want[i].F); d != 0 {
-					errs <- fmt.Errorf("goroutine %d: a4 differs by %g from the run alone", i, d)
+					errs <- fmt.Errorf("goroutine %d (Threads %d): a4 differs by %g from the run alone", i, i%3, d)
 					return
 				}
 			}
