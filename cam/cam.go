@@ -181,6 +181,8 @@ type Options struct {
 	// BatchSize is the number of masked images Score-CAM runs at once;
 	// 0 means 16, or the model's batch size when its input declares a
 	// fixed one (exporters often fix it to 1). 16 is the reference's.
+	// With many batches and several threads, two batches run at a time,
+	// one thread each, which takes twice the memory of one.
 	BatchSize int
 }
 
