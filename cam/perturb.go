@@ -319,44 +319,21 @@ func (sr *scoreRunner) wait() ([][]float64, error) {
 	return sr.scores, nil
 }
 
-// run runs batch b and records its scores. A last batch shorter than the
-// model's fixed batch size repeats its last input (whose copies' scores
-// are not read); otherwise it runs as a smaller batch.
+// run runs batch b and records its scores.
 func (sr *scoreRunner) run(b *scoreBatch) error {
 	j := sr.j
-	n, bs := len(b.images), sr.shape[0]
-	img := len(b.buf.in.F) / bs
-	in := b.buf.in
+	n := len(b.images)
+	in := sr.fit(b.buf.in, n)
 	var replace map[string]*tensor.Tensor
 	if b.st != nil {
 		if b.buf.z == nil {
 			b0 := b.bases[b.slots[0].image]
-			b.buf.z = tensor.New(tensor.Float32, bs, b0.c, b0.oh, b0.ow)
+			b.buf.z = tensor.New(tensor.Float32, sr.shape[0], b0.c, b0.oh, b0.ow)
 		}
-		z := b.buf.z
-		if err := j.composeBatch(b.st, b.bases, b.slots, z.F, sr.threads); err != nil {
+		if err := j.composeBatch(b.st, b.bases, b.slots, b.buf.z.F, sr.threads); err != nil {
 			return err
 		}
-		zImg := len(z.F) / bs
-		if n < bs {
-			if bs == sr.declared {
-				for q := n; q < bs; q++ {
-					copy(z.F[q*zImg:(q+1)*zImg], z.F[(n-1)*zImg:n*zImg])
-				}
-			} else {
-				in = tensor.FromFloat32(append([]int{n}, sr.shape[1:]...), in.F[:n*img])
-				z = tensor.FromFloat32(append([]int{n}, z.Shape[1:]...), z.F[:n*zImg])
-			}
-		}
-		replace = map[string]*tensor.Tensor{b.st.replace: z}
-	} else if n < bs {
-		if bs == sr.declared {
-			for q := n; q < bs; q++ {
-				copy(in.F[q*img:(q+1)*img], in.F[(n-1)*img:n*img])
-			}
-		} else {
-			in = tensor.FromFloat32(append([]int{n}, sr.shape[1:]...), in.F[:n*img])
-		}
+		replace = map[string]*tensor.Tensor{b.st.replace: sr.fit(b.buf.z, n)}
 	}
 	r, err := j.e.m.Run(sr.ctx, in, engine.Pass{Fetch: []string{j.e.logits}, Replace: replace, Threads: sr.threads})
 	if err != nil {
@@ -372,6 +349,25 @@ func (sr *scoreRunner) run(b *scoreBatch) error {
 		sr.scores[b.first+q] = s
 	}
 	return nil
+}
+
+// fit returns t, a full batch, for a run of its first n entries: t
+// itself when n is the batch size; when the model fixes the batch size,
+// t with its entry n-1 repeated to the end (the copies' scores are not
+// read); otherwise the first n entries as a smaller batch.
+func (sr *scoreRunner) fit(t *tensor.Tensor, n int) *tensor.Tensor {
+	bs := sr.shape[0]
+	if n == bs {
+		return t
+	}
+	size := len(t.F) / bs
+	if bs == sr.declared {
+		for q := n; q < bs; q++ {
+			copy(t.F[q*size:(q+1)*size], t.F[(n-1)*size:n*size])
+		}
+		return t
+	}
+	return tensor.FromFloat32(append([]int{n}, t.Shape[1:]...), t.F[:n*size])
 }
 
 // scoreCAMMask writes into mask channel k of an image's activation a
