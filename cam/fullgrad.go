@@ -3,7 +3,6 @@ package cam
 import (
 	"context"
 	"math"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -117,11 +116,7 @@ func (j *job) fullGradLayerMaps(maps [][]float32, layers []biasLayer, grads map[
 		size[l] = tensor.Size(grads[b.out].Shape[1:])
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return size[b] - size[a] })
-	workers := j.e.m.Threads
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	workers = max(min(workers, len(layers)), 1)
+	workers := max(min(j.threads(), len(layers)), 1)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {

@@ -193,6 +193,15 @@ var (
 	scoreCAMWorkerBatches = 4
 )
 
+// threads returns the most goroutines the model's ops use: its Threads,
+// or GOMAXPROCS.
+func (j *job) threads() int {
+	if t := j.e.m.Threads; t > 0 {
+		return t
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
 // scoreWorkers returns how many batches of Score-CAM run at a time on
 // threads threads when there are at most batches of them.
 func scoreWorkers(threads, batches int) int {
@@ -245,10 +254,7 @@ type scoreRunner struct {
 // newScoreRunner starts the workers for at most runs runs in batches of
 // shape.
 func (j *job) newScoreRunner(ctx context.Context, shape []int, declared, runs int, targets [][]Target) *scoreRunner {
-	threads := j.e.m.Threads
-	if threads <= 0 {
-		threads = runtime.GOMAXPROCS(0)
-	}
+	threads := j.threads()
 	workers := scoreWorkers(threads, (runs+shape[0]-1)/shape[0])
 	sr := &scoreRunner{j: j, shape: shape, declared: declared, targets: targets,
 		jobs: make(chan *scoreBatch), free: make(chan *scoreBuf, workers+1), scores: make([][]float64, runs)}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
 
 	"github.com/gradcam/gradcam/engine"
@@ -361,10 +360,7 @@ func (j *job) composeBatch(st *linearStem, bases map[int]*stemBasis, slots []ste
 		}
 	}
 	if threads <= 0 {
-		threads = j.e.m.Threads
-	}
-	if threads <= 0 {
-		threads = runtime.GOMAXPROCS(0)
+		threads = j.threads()
 	}
 	threads = min(threads, b0.c)
 	errs := make([]error, threads)
