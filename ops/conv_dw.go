@@ -11,9 +11,10 @@ import "sync"
 // unit dilation, stride 1 or 2 and padding of at most 1 (every depthwise
 // layer of MobileNet V1/V2) take the masked 3x3 path (see dwLayout:
 // convDepthwiseMany, convDepthwise3x3Plane), or the padded one where
-// dwUsePadded is set; other windows compute one output row at a time into
-// a row buffer that stays in the L1 cache, then apply the epilogue while
-// storing the row (convDepthwisePlane).
+// dwUsePadded is set (there, small planes of a multiple of eight channels
+// take the channel-blocked path, dwT8); other windows compute one output
+// row at a time into a row buffer that stays in the L1 cache, then apply
+// the epilogue while storing the row (convDepthwisePlane).
 func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpilogue) {
 	inSz, p, ks, mg := s.g.inSize(), s.g.outSize(), s.g.kSize(), s.mg()
 	g := &s.g
@@ -41,6 +42,12 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 	var dmasks []int32
 	if padded && mg == 1 && ep.residual == nil && dwDirectOK(g) {
 		dmasks = dwDirMasks(g)
+	}
+	if padded && mg == 1 && ep.residual == nil && s.m%8 == 0 && dwT8OK(g) {
+		crewFor(ctx, s.n*s.m/8, max(1, 1<<11/(ks*p+1)), func(lo, hi int) {
+			dwT8(s, x, w, y, ep, 8*lo, 8*hi)
+		})
+		return
 	}
 	crewFor(ctx, s.n*s.m, max(1, 1<<14/(ks*p+1)), func(lo, hi int) {
 		if many && convDepthwiseMany(l, s, x, w, y, ep, lo, hi, cl, ch) {

@@ -69,3 +69,11 @@ func dwDirMasks(g *winGeom) []int32 { return nil }
 func dwDirect(s *convShape, x, w, y []float32, ep *convEpilogue, lo, hi int, masks []int32) {
 	panic("ops: dwDirect without a kernel")
 }
+
+// dwT8OK reports whether dwT8 takes g: never here.
+func dwT8OK(g *winGeom) bool { return false }
+
+// dwT8 is not called where dwT8OK is false.
+func dwT8(s *convShape, x, w, y []float32, ep *convEpilogue, lo, hi int) {
+	panic("ops: dwT8 without a kernel")
+}
