@@ -448,10 +448,10 @@ func dwT8Layout(g *winGeom) (rows, rs int) {
 	return rows, rs
 }
 
-// dwT8 computes output planes [lo, hi) of s (dwT8OK, one channel per
-// group, no residual, planes of an image counted from lo in blocks of
-// eight, lo and hi multiples of 8 within an image's s.m) eight channels at
-// a time. The eight input planes are transposed into a zero-padded buffer
+// dwT8 computes output planes [lo, hi) of s eight at a time, for dwT8OK
+// geometry, one channel per group, no residual, s.m a multiple of 8 and
+// lo, hi multiples of 8 (so that no block of eight spans two images). The
+// eight input planes are transposed into a zero-padded buffer
 // of eight-channel pixels, each output pixel is nine multiply-adds of
 // vectors there (no masks: the padding supplies the zeros), and the
 // output pixels are transposed back into planes. On planes of 14x14 and
