@@ -37,17 +37,19 @@ func convDepthwiseForward(ctx *Ctx, s *convShape, x, w, y []float32, ep *convEpi
 	if ep.clamp {
 		cl, ch = ep.lo, ep.hi
 	}
-	// Where the padded path is taken, stride 1 without a residual runs
-	// straight from the input planes when there is a kernel for it.
-	var dmasks []int32
-	if padded && mg == 1 && ep.residual == nil && dwDirectOK(g) {
-		dmasks = dwDirMasks(g)
-	}
+	// Where the padded path is taken without a residual, small planes of
+	// a multiple of eight channels run eight channels at a time, and the
+	// others straight from the input planes when there is a kernel for
+	// them.
 	if padded && mg == 1 && ep.residual == nil && s.m%8 == 0 && dwT8OK(g) {
 		crewFor(ctx, s.n*s.m/8, max(1, 1<<11/(ks*p+1)), func(lo, hi int) {
 			dwT8(s, x, w, y, ep, 8*lo, 8*hi)
 		})
 		return
+	}
+	var dmasks []int32
+	if padded && mg == 1 && ep.residual == nil && dwDirectOK(g) {
+		dmasks = dwDirMasks(g)
 	}
 	crewFor(ctx, s.n*s.m, max(1, 1<<14/(ks*p+1)), func(lo, hi int) {
 		if many && convDepthwiseMany(l, s, x, w, y, ep, lo, hi, cl, ch) {
