@@ -92,9 +92,9 @@ class Bench:
         self.raw.append({"tool": "torch", "cmd": cmd, "result": r})
         return r
 
-    def ort(self, model):
+    def ort(self, model, runs=None):
         a = self.args
-        cmd = ["node", os.path.join(HERE, "ort_forward.js"), model, str(a.runs), str(a.warmup), str(a.threads)]
+        cmd = ["node", os.path.join(HERE, "ort_forward.js"), model, str(runs or a.runs), str(a.warmup), str(a.threads)]
         env = dict(os.environ)
         if a.ort_dir:
             env["ORT_NODE_DIR"] = a.ort_dir
@@ -138,6 +138,10 @@ def main():
                     help="directory holding node_modules/onnxruntime-node")
     ap.add_argument("--gradcam", help="gradcam binary (default: go build ./cmd/gradcam)")
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--model-runs", default="mobilenet_v2=200",
+                    help="runs per measurement for named models instead of --runs, as NAME=N,...: "
+                         "MobileNetV2's forward takes about 5 ms, so 20 runs span 0.1 s, shorter than the "
+                         "machine's swings")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
@@ -159,6 +163,10 @@ def main():
         "mobilenet_v2": (os.path.join(args.shared, "models", "mobilenet_v2_1.0_224.onnx"), None),
     }
     names = args.models_list.split(",")
+    runs = {n: args.runs for n in names}
+    for kv in filter(None, args.model_runs.split(",")):
+        n, _, v = kv.partition("=")
+        runs[n] = int(v)
     load_before = load_average()
     started = datetime.datetime.now(datetime.timezone.utc)
     print(f"# {started:%Y-%m-%d %H:%M} UTC, {cpu_model()}, {os.cpu_count()} CPUs, "
@@ -169,9 +177,9 @@ def main():
         for n in names:
             onnx_path, pt = files[n]
             print(f"round {rnd + 1}: {n}", file=sys.stderr)
-            per[n]["gradcam"].append(b.gradcam(onnx_path, "gradcam"))
-            per[n]["torch"].append(b.torch(n, "forward,gradcam", pt))
-            per[n]["ort"].append(b.ort(onnx_path))
+            per[n]["gradcam"].append(b.gradcam(onnx_path, "gradcam", runs=runs[n]))
+            per[n]["torch"].append(b.torch(n, "forward,gradcam", pt, runs=runs[n]))
+            per[n]["ort"].append(b.ort(onnx_path, runs=runs[n]))
 
     extra = {}
     r50, r50pt = files["resnet50"]
@@ -196,7 +204,8 @@ def main():
     p = out.append
     p(f"Run of {started:%Y-%m-%d %H:%M} UTC on {cpu_model()} ({os.cpu_count()} CPUs), "
       f"{args.threads} thread{'s' if args.threads > 1 else ''} for every tool, load average {load_before} before and {load_after} after. "
-      f"Best of {args.rounds} rounds of the median of {args.runs} runs ({args.warmup} warm-up runs).")
+      f"Best of {args.rounds} rounds of the median of {args.runs} runs ({args.warmup} warm-up runs)"
+      + "".join(f"; {n}: {runs[n]} runs" for n in names if runs[n] != args.runs) + ".")
     p("")
     p("| model | gradcam forward | ONNX Runtime forward | ratio (target ≤ 1.1x) "
       "| gradcam Grad-CAM | PyTorch hook Grad-CAM | ratio (target ≤ 0.2x) | PyTorch forward | gradcam load | gradcam peak RSS |")
