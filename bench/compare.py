@@ -20,7 +20,8 @@ What is compared, on one 224x224 image, with 2 threads everywhere:
 * peak resident memory and load time.
 
 Every tool runs in its own process, and the tools alternate for --rounds
-rounds; each number is the best of the rounds' medians (the machine is
+rounds of --runs runs (--model-runs for named models: MobileNetV2 200);
+each number is the best of the rounds' medians (the machine is
 shared; the load average is printed before and after). Prerequisites: Go (the
 script builds ./cmd/gradcam), Debian python3-torch and python3-torchvision,
 Node.js with onnxruntime-node installed outside the repository:
@@ -166,6 +167,8 @@ def main():
     runs = {n: args.runs for n in names}
     for kv in filter(None, args.model_runs.split(",")):
         n, _, v = kv.partition("=")
+        if not v.isdigit() or int(v) < 1:
+            ap.error(f"--model-runs: {kv!r} is not NAME=N with N a positive number of runs")
         runs[n] = int(v)
     load_before = load_average()
     started = datetime.datetime.now(datetime.timezone.utc)
