@@ -377,6 +377,10 @@ func (r *winoRun) output(mb []float32, u0, u1, m0, m1 int) {
 	ep := r.ep
 	nt := (u1 - u0) * r.tw
 	var sc wino4Scratch
+	if wino4Grouping && r.n == 4 && r.tw <= wino4GroupTiles/2 {
+		r.output4Grouped(mb, u0, u1, m0, m1, &sc)
+		return
+	}
 	for mo := m0; mo < m1; mo++ {
 		var b float32
 		if ep.bias != nil {
@@ -412,6 +416,66 @@ func (r *winoRun) output(mb []float32, u0, u1, m0, m1 int) {
 				}
 			}
 			winoOutput(&a)
+		}
+	}
+}
+
+// wino4GroupTiles is the tiles of one call of the vector output transform
+// of F(4x4, 3x3) on AVX2 (32 outputs a row), and wino4Grouping turns
+// output4Grouped on (a variable for the tests).
+const wino4GroupTiles = 8
+
+var wino4Grouping = true
+
+// output4Grouped is output for F(4x4, 3x3) on outputs of at most
+// wino4GroupTiles/2 tiles a row (14x14 and 7x7 planes): the units (tile
+// rows, of one image or consecutive ones) are transformed several a call,
+// wino4GroupTiles tiles side by side, into rows of scratch that are then
+// copied to their planes. Each tile's arithmetic is that of one unit a
+// call, so the bits are the same; a call a unit left half or three
+// quarters of the kernel's lanes idle, and went through the scratch too.
+func (r *winoRun) output4Grouped(mb []float32, u0, u1, m0, m1 int, sc *wino4Scratch) {
+	m, ow, oh, p := r.s.m, r.s.g.out[2], r.s.g.out[1], r.outPlane
+	ep := r.ep
+	tw := r.tw
+	nt := (u1 - u0) * tw
+	per := wino4GroupTiles / tw // units a call
+	wide := 4 * tw              // outputs of a unit's row in the scratch
+	for mo := m0; mo < m1; mo++ {
+		var b float32
+		if ep.bias != nil {
+			b = ep.bias[mo]
+		}
+		for ua := u0; ua < u1; ua += per {
+			ub := min(u1, ua+per)
+			a := wino4OutSlices{m: mb[mo*nt+(ua-u0)*tw:], xs: m * nt, ow: (ub - ua) * wide, b: b, lo: r.lo, hi: r.hi, sc: sc}
+			for k := range 4 {
+				a.y[k] = sc.gy[k][:a.ow]
+				if ep.residual != nil {
+					a.r[k] = sc.gr[k][:a.ow]
+				}
+			}
+			if ep.residual != nil {
+				for u := ua; u < ub; u++ {
+					img, ty := u/r.th, u%r.th
+					rp := ep.residual[(img*m+mo)*p:][:p]
+					for k := range 4 {
+						if oy := 4*ty + k; oy < oh {
+							copy(sc.gr[k][(u-ua)*wide:][:ow], rp[oy*ow:][:ow])
+						}
+					}
+				}
+			}
+			wino4Output(&a)
+			for u := ua; u < ub; u++ {
+				img, ty := u/r.th, u%r.th
+				yp := r.y[(img*m+mo)*p:][:p]
+				for k := range 4 {
+					if oy := 4*ty + k; oy < oh {
+						copy(yp[oy*ow:][:ow], sc.gy[k][(u-ua)*wide:][:ow])
+					}
+				}
+			}
 		}
 	}
 }

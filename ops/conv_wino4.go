@@ -124,6 +124,7 @@ type wino4OutSlices struct {
 type wino4Scratch struct {
 	s      [192]float32
 	ys, rs [4][32]float32 // the rows of a partial group
+	gy, gr [4][32]float32 // the rows of grouped units (winoRun.output4Grouped)
 }
 
 // wino4OutputGo is the output transform of F(4x4, 3x3) of the arguments

@@ -37,6 +37,15 @@ func SetWinogradBatch(batch, minOut int) (restore func()) {
 	return func() { winoBatch, winoBatchMinOut = saveB, saveOut }
 }
 
+// SetWino4Grouping turns the grouped output transform of F(4x4, 3x3) on
+// small planes on or off, for the tests of package ops_test; it returns a
+// function that restores the setting.
+func SetWino4Grouping(on bool) (restore func()) {
+	save := wino4Grouping
+	wino4Grouping = on
+	return func() { wino4Grouping = save }
+}
+
 // Wino4Kernels reports whether FusedConv can take F(4x4, 3x3) here (the
 // AVX-512 or AVX2 transforms), for the tests of package ops_test.
 func Wino4Kernels() bool { return winoEnabled && wino4Enabled }

@@ -128,6 +128,62 @@ func testFusedConvWinograd(t *testing.T, tol float64) {
 	t.Logf("largest error relative to the output scale: %.3g", worst)
 }
 
+// TestFusedConvWino4Grouped checks that F(4x4, 3x3) on planes of at most
+// four tiles a row gives the same bits with the units' output transforms
+// grouped several a call as with one unit a call: widths of one to four
+// tiles (and five, not grouped), partial last tile rows, batches that
+// end within a group, a residual (also in place) and a clamp, one and two
+// threads.
+func TestFusedConvWino4Grouped(t *testing.T) {
+	if !ops.Wino4Kernels() {
+		t.Skip("no vector Winograd transforms on this machine (the Winograd path is off)")
+	}
+	defer ops.SetWinograd(true, 1, 1)()
+	defer ops.SetWinograd4(1, math.MaxInt)()
+	for _, c := range []struct{ n, c, m, h, w int }{
+		{1, 8, 16, 14, 14}, {3, 8, 16, 14, 14}, {16, 16, 8, 7, 7}, {5, 8, 9, 7, 7},
+		{2, 8, 8, 10, 10}, {3, 8, 8, 4, 4}, {2, 8, 8, 13, 15}, {2, 8, 8, 9, 5}, {2, 8, 8, 18, 18},
+	} {
+		for _, threads := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%dx%dx%dx%d_m%d_t%d", c.n, c.c, c.h, c.w, c.m, threads), func(t *testing.T) {
+				n := cvNode("Conv", 1)
+				n.Attrs["pads"] = cvInts("pads", 1, 1, 1, 1)
+				x := cvRand(1, c.n, c.c, c.h, c.w)
+				w := cvRand(2, c.m, c.c, 3, 3)
+				b := cvRand(3, c.m)
+				f, err := ops.NewFusedConv(n, 13, w, b, ops.FusedConvOptions{Clamp: true, Min: -0.5, Max: 0.7, Pack: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res := cvRand(4, c.n, c.m, c.h, c.w).F
+				ctx := &ops.Ctx{Threads: threads}
+				run := func(grouped, inPlace bool) []float32 {
+					t.Helper()
+					defer ops.SetWino4Grouping(grouped)()
+					y := make([]float32, len(res))
+					r := res
+					if inPlace {
+						copy(y, res)
+						r = y
+					}
+					if err := f.Forward(ctx, x, r, y); err != nil {
+						t.Fatal(err)
+					}
+					return y
+				}
+				for _, inPlace := range []bool{false, true} {
+					got, want := run(true, inPlace), run(false, inPlace)
+					for i := range want {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("in place %v: output %d: %v grouped, %v a unit a call", inPlace, i, got[i], want[i])
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkFusedConvWinograd times, with packed weights on GOMAXPROCS
 // threads (-test.cpu), the 3x3 stride-1 convolutions of ResNet50 and
 // VGG16 and a few smaller ones (one image each).
