@@ -441,6 +441,17 @@ func (r *winoRun) output4Grouped(mb []float32, u0, u1, m0, m1 int, sc *wino4Scra
 	nt := (u1 - u0) * tw
 	per := wino4GroupTiles / tw // units a call
 	wide := 4 * tw              // outputs of a unit's row in the scratch
+	// rows calls fn for each output row of unit u that exists: its row
+	// k of the scratch (from column (u-ua)*wide) and its offset in the
+	// plane of image img, channel mo.
+	rows := func(mo, ua, u int, fn func(k, col, off int)) {
+		img, ty := u/r.th, u%r.th
+		for k := range 4 {
+			if oy := 4*ty + k; oy < oh {
+				fn(k, (u-ua)*wide, (img*m+mo)*p+oy*ow)
+			}
+		}
+	}
 	for mo := m0; mo < m1; mo++ {
 		var b float32
 		if ep.bias != nil {
@@ -457,24 +468,12 @@ func (r *winoRun) output4Grouped(mb []float32, u0, u1, m0, m1 int, sc *wino4Scra
 			}
 			if ep.residual != nil {
 				for u := ua; u < ub; u++ {
-					img, ty := u/r.th, u%r.th
-					rp := ep.residual[(img*m+mo)*p:][:p]
-					for k := range 4 {
-						if oy := 4*ty + k; oy < oh {
-							copy(sc.gr[k][(u-ua)*wide:][:ow], rp[oy*ow:][:ow])
-						}
-					}
+					rows(mo, ua, u, func(k, col, off int) { copy(sc.gr[k][col:][:ow], ep.residual[off:][:ow]) })
 				}
 			}
 			wino4Output(&a)
 			for u := ua; u < ub; u++ {
-				img, ty := u/r.th, u%r.th
-				yp := r.y[(img*m+mo)*p:][:p]
-				for k := range 4 {
-					if oy := 4*ty + k; oy < oh {
-						copy(yp[oy*ow:][:ow], sc.gy[k][(u-ua)*wide:][:ow])
-					}
-				}
+				rows(mo, ua, u, func(k, col, off int) { copy(r.y[off:][:ow], sc.gy[k][col:][:ow]) })
 			}
 		}
 	}
