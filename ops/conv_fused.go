@@ -219,7 +219,11 @@ func (f *FusedConv) winoCandidate() bool {
 		return false
 	}
 	for _, v := range cv.attrs.strides {
-		if v != 1 {
+		// Strides of 1, or of 2 on the stride-2 path, whose larger
+		// weights only batches take (see winoS2MaxWeights): those
+		// are packed and released as the direct path wants them for
+		// single images, and unpacked again for the first batch.
+		if v != cv.attrs.strides[0] || v > 2 || v == 2 && (!winoS2Enabled || k[0]*k[1] > winoS2MaxWeights) {
 			return false
 		}
 	}
@@ -290,11 +294,17 @@ func (f *FusedConv) Forward(ctx *Ctx, x *tensor.Tensor, residual, y []float32) e
 		return fmt.Errorf("FusedConv: input of shape %v has %d elements", x.Shape, len(x.F))
 	}
 	ep := convEpilogue{bias: f.bias, residual: residual, clamp: f.clamp, lo: f.lo, hi: f.hi}
-	if f.pack && (ctx == nil || !ctx.Precise) && winoOK(s) {
-		// Winograd F(2x2, 3x3) or F(4x4, 3x3), with its own
-		// transformed weights instead of the packed ones.
-		convWinoForward(ctx, s, x.F, y, &ep, f.winoWeightsOf(ctx, s, winoTile(ctx, s)))
-		return nil
+	if f.pack && (ctx == nil || !ctx.Precise) {
+		// Winograd F(2x2, 3x3) or F(4x4, 3x3), or its stride-2 form,
+		// with its own transformed weights instead of the packed ones.
+		if winoOK(s) {
+			convWinoForward(ctx, s, x.F, y, &ep, f.winoWeightsOf(ctx, s, winoTile(ctx, s)))
+			return nil
+		}
+		if winoS2OK(s) {
+			convWinoForward(ctx, s, x.F, y, &ep, f.winoWeightsOf(ctx, s, 2))
+			return nil
+		}
 	}
 	if p := s.g.outSize(); f.release || p > packMinCols || s.n > 1 && s.n*p > packMinCols || s.mg()*s.kRows() <= packSmall || !gemm.ReadsAInPlace(p, s.kRows(), s.kRows()) {
 		ep.packed = f.packWeights(s)

@@ -26,8 +26,10 @@ package ops
 // the other paths' does not.
 //
 // Large outputs with small weights take the larger tile of F(4x4, 3x3)
-// instead (conv_wino4.go); the rest of this file serves both, with the
-// tile size n (2 or 4) and (n+2)^2 positions.
+// instead (conv_wino4.go), and 3x3 convolutions with strides of 2 a
+// polyphase form with 2x2 tiles and 25 positions (conv_wino_s2.go); the
+// rest of this file serves all three, with the tile size n (2 or 4) and
+// side^2 positions (see winoWeights.side).
 //
 // The tiles of a run are numbered by tile rows ("units": image, ty) then
 // columns, and cut into chunks of whole units; each chunk is transformed
@@ -48,10 +50,21 @@ import (
 )
 
 // winoWeights holds the transformed weights U_xi (M x C each) of the
-// (n+2)^2 positions of F(n x n, 3x3), packed for gemm.SgemmPackedA.
+// positions of F(n x n, 3x3) ((n+2)^2 of them) or of the stride-2 path
+// (25; conv_wino_s2.go), packed for gemm.SgemmPackedA.
 type winoWeights struct {
-	n int // output tile: 2 or 4 (see conv_wino4.go)
-	u []*gemm.PackedA
+	n      int // output tile: 2 or 4 (see conv_wino4.go)
+	stride int // 1, or 2 for the stride-2 path (n 2)
+	u      []*gemm.PackedA
+}
+
+// side returns the side of the transformed tiles (positions side^2),
+// which is also the side of the input patch of a tile.
+func (wt *winoWeights) side() int {
+	if wt.stride == 2 {
+		return 5
+	}
+	return wt.n + 2
 }
 
 // winoMinOut is the least output height and width, and winoMinC the
@@ -135,23 +148,30 @@ func winoGx(x0, x1, x2 float64) [6]float64 {
 }
 
 // winoTransformWeights returns U = G g G^T of the m x c filters w (3x3
-// each, row-major m x c x 3 x 3) for F(n x n, 3x3), n 2 or 4, computed in
-// float64 and packed as (n+2)^2 matrices of m x c; ctx's threads share
-// the work (the first run of a model transforms all its weights). It goes
-// a row i of U at a time (n+2 positions), so that its scratch takes
-// (n+2)/9 of the weights' size.
-func winoTransformWeights(ctx *Ctx, w []float32, m, c, n int) *winoWeights {
-	a := n + 2
+// each, row-major m x c x 3 x 3) for F(n x n, 3x3), n 2 or 4, with stride
+// 1, or for the stride-2 path (n 2, stride 2), computed in float64 and
+// packed as side^2 matrices of m x c (see winoWeights.side); ctx's
+// threads share the work (the first run of a model transforms all its
+// weights). It goes a row i of U at a time (side positions), so that its
+// scratch takes side/9 of the weights' size.
+func winoTransformWeights(ctx *Ctx, w []float32, m, c, n, stride int) *winoWeights {
+	wt := &winoWeights{n: n, stride: stride}
+	a := wt.side()
 	mc := m * c
 	u := make([]float32, a*mc)
-	wt := &winoWeights{n: n, u: make([]*gemm.PackedA, a*a)}
+	wt.u = make([]*gemm.PackedA, a*a)
 	// Row i of G g, then of (G g) G^T, for filter k (the G of each tile
 	// called directly, so that it is inlined).
 	row := func(k, i int) {
 		g := w[k*9 : k*9+9]
 		var t [3]float64
 		var r [6]float64
-		if n == 4 {
+		if stride == 2 {
+			for b := range 3 {
+				t[b] = winoS2Gx(float64(g[b]), float64(g[3+b]), float64(g[6+b]))[i]
+			}
+			r = winoS2Gx(t[0], t[1], t[2])
+		} else if n == 4 {
 			for b := range 3 {
 				t[b] = wino4Gx(float64(g[b]), float64(g[3+b]), float64(g[6+b]))[i]
 			}
@@ -257,16 +277,16 @@ func winoOutputGo(m []float32, xs int, y0, y1, r0, r1 []float32, ow int, b, lo, 
 }
 
 // winoWeightsOf returns the transformed weights of f for F(n x n, 3x3),
-// made once.
+// or for the stride-2 path when s has strides of 2 (n 2), made once.
 func (f *FusedConv) winoWeightsOf(ctx *Ctx, s *convShape, n int) *winoWeights {
 	if n == 4 {
 		f.wino4Once.Do(func() {
-			f.wino4 = winoTransformWeights(ctx, f.Weights(), s.m, s.c, 4)
+			f.wino4 = winoTransformWeights(ctx, f.Weights(), s.m, s.c, 4, 1)
 		})
 		return f.wino4
 	}
 	f.winoOnce.Do(func() {
-		f.wino = winoTransformWeights(ctx, f.Weights(), s.m, s.c, 2)
+		f.wino = winoTransformWeights(ctx, f.Weights(), s.m, s.c, 2, s.g.s[1])
 	})
 	return f.wino
 }
@@ -303,7 +323,9 @@ type winoRun struct {
 	x, y           []float32
 	ep             *convEpilogue
 	wt             *winoWeights
-	n, pos         int     // output tile size (2 or 4) and positions ((n+2)^2)
+	n, pos         int     // output tile size (2 or 4) and positions (side^2)
+	s2             bool    // the stride-2 path (n 2)
+	step, side     int     // input rows from one unit to the next, and a unit reads
 	th, tw, ld     int     // tile rows and columns an image, padded row length
 	lo, hi         float32 // clamp bounds
 	inSz, outPlane int
@@ -313,8 +335,9 @@ type winoRun struct {
 // (the positions' c x nt matrices, nt the chunk's tiles). rows holds
 // winoRowsLen(u1-u0) floats, zero when first used and kept zero past the
 // input's columns: for each channel and each image the units span, the
-// padded input rows they read are copied into it once (a unit reads n+2
-// rows and shares two with the next), then transformed unit by unit.
+// padded input rows they read are copied into it once (a unit reads side
+// rows and shares side-step of them with the next), then transformed unit
+// by unit.
 func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
 	g := &r.s.g
 	c := r.s.c
@@ -328,16 +351,18 @@ func (r *winoRun) input(vb, rows []float32, u0, u1, c0, c1 int) {
 			img, ta := ua/r.th, ua%r.th
 			ub := min(u1, (img+1)*r.th) // units of this image
 			src := r.x[(img*c+ci)*r.inSz:][:r.inSz]
-			for k := range r.n*(ub-ua) + 2 {
+			for k := range r.step*(ub-ua) + r.side - r.step {
 				row := rows[k*ld+pl : k*ld+pl+iw]
-				if iy := r.n*ta - pt + k; iy >= 0 && iy < ih {
+				if iy := r.step*ta - pt + k; iy >= 0 && iy < ih {
 					copy(row, src[iy*iw:(iy+1)*iw])
 				} else {
 					clear(row)
 				}
 			}
 			for u := ua; u < ub; u++ {
-				if r.n == 4 {
+				if r.s2 {
+					winoS2Input(vb[ci*lv+(u-u0)*tw:], rows[4*(u-ua)*ld:], ld, tw, c*lv, &s)
+				} else if r.n == 4 {
 					wino4Input(vb[ci*lv+(u-u0)*tw:], rows[4*(u-ua)*ld:], ld, tw, c*lv, &s)
 				} else {
 					winoInput(vb[ci*lv+(u-u0)*tw:], rows[2*(u-ua)*ld:], ld, tw, c*lv, &s)
@@ -357,7 +382,7 @@ const winoVPad = 8
 // winoRowsLen is the length of the row buffer of input for chunks of up
 // to units units.
 func (r *winoRun) winoRowsLen(units int) int {
-	return (r.n*units + 2) * r.ld
+	return (r.step*units + r.side - r.step) * r.ld
 }
 
 // products computes M (the positions' m x nt matrices in mb) at the
@@ -415,7 +440,11 @@ func (r *winoRun) output(mb []float32, u0, u1, m0, m1 int) {
 					a.r1 = rp[(2*ty+1)*ow:][:ow]
 				}
 			}
-			winoOutput(&a)
+			if r.s2 {
+				winoS2Output(&a)
+			} else {
+				winoOutput(&a)
+			}
 		}
 	}
 }
@@ -506,15 +535,21 @@ func convWinoForward(ctx *Ctx, s *convShape, x, y []float32, ep *convEpilogue, w
 	g := &s.g
 	oh, ow := g.out[1], g.out[2]
 	n := wt.n
-	r := &winoRun{s: s, x: x, y: y, ep: ep, wt: wt, n: n, pos: (n + 2) * (n + 2),
+	r := &winoRun{s: s, x: x, y: y, ep: ep, wt: wt, n: n, pos: wt.side() * wt.side(),
+		s2: wt.stride == 2, step: n * wt.stride, side: wt.side(),
 		th: (oh + n - 1) / n, tw: (ow + n - 1) / n,
 		lo: negInf, hi: posInf, inSz: g.in[1] * g.in[2], outPlane: oh * ow}
 	// Padded input rows: the vector kernel of F(2x2, 3x3) reads 32
 	// floats and 32 more from 2 floats on for each 16 tiles, that of
-	// F(4x4, 3x3) 64 floats and 17 more.
-	r.ld = 32*((r.tw+15)/16) + 16
-	if n == 4 {
+	// F(4x4, 3x3) 64 floats and 17 more, that of the stride-2 path 33
+	// floats for each 8 tiles (the last group overlapping the one before).
+	switch {
+	case r.s2:
+		r.ld = max(32*((r.tw+7)/8)+1, g.pb[2]+g.in[2]) + 15
+	case n == 4:
 		r.ld = 64*((r.tw+15)/16) + 32
+	default:
+		r.ld = 32*((r.tw+15)/16) + 16
 	}
 	if ep.clamp {
 		r.lo, r.hi = ep.lo, ep.hi

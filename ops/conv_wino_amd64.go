@@ -127,7 +127,7 @@ func winoInput(v, rows []float32, ld, tw, xs int, s *[288]float32) {
 // when there is one.
 func winoOutput(a *winoOutSlices) {
 	if !useDwAVX512 && useDwAVX2 && a.ow > 0 {
-		winoOutputGroups(a)
+		winoOutputGroups(a, false)
 		return
 	}
 	if !useDwAVX512 || a.ow == 0 {
@@ -147,4 +147,30 @@ func winoOutput(a *winoOutSlices) {
 		}
 	}
 	winoOutputAVX512(&k)
+}
+
+// winoS2Enabled says whether FusedConv may take the stride-2 Winograd path
+// (conv_wino_s2.go): with the AVX2 transform kernels, which AVX-512
+// machines run too.
+var winoS2Enabled = useDwAVX2
+
+// winoS2Input is winoS2InputGo, on the vector kernel when there is one;
+// like wino4Input, it may write the slots of tiles tw to 7 of each
+// position, and s is scratch.
+func winoS2Input(v, rows []float32, ld, tw, xs int, s *[288]float32) {
+	if !useDwAVX2 || tw == 0 {
+		winoS2InputGo(v, rows, ld, tw, xs)
+		return
+	}
+	winoS2InputGroups(v, rows, ld, tw, xs, s)
+}
+
+// winoS2Output is winoS2OutputGo of the arguments a, on the vector kernel
+// when there is one.
+func winoS2Output(a *winoOutSlices) {
+	if !useDwAVX2 || a.ow == 0 {
+		winoS2OutputGo(a.m, a.xs, a.y0, a.y1, a.r0, a.r1, a.ow, a.b, a.lo, a.hi)
+		return
+	}
+	winoOutputGroups(a, true)
 }

@@ -31,6 +31,19 @@ func winoOutputAVX2(a *winoOutArgs)
 //go:noescape
 func wino4OutputAVX2(a *wino4OutArgs)
 
+// winoS2InputAVX2 is winoS2InputGo for the eight tiles at rows (floats 0
+// to 32 of each of its five rows) into v, through the scratch s.
+//
+//go:noescape
+func winoS2InputAVX2(v, rows *float32, ld, xs int, s *[288]float32)
+
+// winoS2OutputAVX2 is winoS2OutputGo for the eight tiles of a (16
+// outputs a row from a.y0 and a.y1); a.mask selects the outputs that
+// exist.
+//
+//go:noescape
+func winoS2OutputAVX2(a *winoOutArgs)
+
 // laneMasks[n] has its first n lanes set (VMASKMOVPS masks).
 var laneMasks = func() (m [33][32]int32) {
 	for n := range m {
@@ -78,11 +91,30 @@ func inputGroups(n int, v, rows []float32, ld, tw, xs int, s *[288]float32) {
 	}
 }
 
+// winoS2InputGroups is winoS2InputGo (tw >= 1) on the AVX2 kernel, as
+// inputGroups does for F(n x n, 3x3).
+func winoS2InputGroups(v, rows []float32, ld, tw, xs int, s *[288]float32) {
+	for t0 := 0; t0 < tw; t0 += 8 {
+		if tw >= 8 && t0+8 > tw {
+			t0 = tw - 8
+		}
+		// Bounds the assembly relies on: 33 floats of each of the five
+		// rows, and the 25 positions of the tiles.
+		_ = rows[4*ld+4*t0+32]
+		_ = v[24*xs+t0+7]
+		winoS2InputAVX2(&v[t0], &rows[4*t0], ld, xs, s)
+	}
+}
+
 // winoOutputGroups is winoOutputGo (ow >= 1) on the AVX2 kernel, eight
-// tiles (16 outputs a row) a call.
-func winoOutputGroups(a *winoOutSlices) {
+// tiles (16 outputs a row) a call; with s2, winoS2OutputGo on its kernel.
+func winoOutputGroups(a *winoOutSlices, s2 bool) {
 	tw := (a.ow + 1) / 2
-	_ = a.m[15*a.xs+8*((tw+7)/8)-1]
+	if s2 {
+		_ = a.m[24*a.xs+8*((tw+7)/8)-1]
+	} else {
+		_ = a.m[15*a.xs+8*((tw+7)/8)-1]
+	}
 	for t0 := 0; t0 < tw; t0 += 8 {
 		x := 2 * t0
 		k := winoOutArgs{m: &a.m[t0], xs: a.xs, y0: &a.y0[:a.ow][x], ow: a.ow, b: a.b, lo: a.lo, hi: a.hi}
@@ -98,7 +130,11 @@ func winoOutputGroups(a *winoOutSlices) {
 				k.r1 = &a.r1[:a.ow][x]
 			}
 		}
-		winoOutputAVX2(&k)
+		if s2 {
+			winoS2OutputAVX2(&k)
+		} else {
+			winoOutputAVX2(&k)
+		}
 	}
 }
 

@@ -526,3 +526,164 @@ TEXT ·winoOutputAVX2(SB), NOSPLIT, $0-8
 done:
 	VZEROUPPER
 	RET
+
+// S2ROW transforms the input row at SI along its columns for the eight
+// tiles of the stride-2 path (tile t's floats 4t to 4t+4: x0-x3 by the
+// de-interleave of W4ROW, x4 the next tile's x0) and stores the column
+// combinations x0-x2, x2, x4-x2, x1, x3 (see winoS2InputGo) at BX, 32
+// bytes apart; SI moves to the next row (R8 bytes on) and BX past them.
+#define S2ROW \
+	VMOVUPS 0(SI), Y0 \
+	VMOVUPS 32(SI), Y1 \
+	VMOVUPS 64(SI), Y2 \
+	VMOVUPS 96(SI), Y3 \
+	VSHUFPS $0x88, Y1, Y0, Y4 \
+	VSHUFPS $0xDD, Y1, Y0, Y5 \
+	VSHUFPS $0x88, Y3, Y2, Y6 \
+	VSHUFPS $0xDD, Y3, Y2, Y7 \
+	VSHUFPS $0x88, Y6, Y4, Y0 \
+	VSHUFPS $0xDD, Y6, Y4, Y2 \
+	VSHUFPS $0x88, Y7, Y5, Y1 \
+	VSHUFPS $0xDD, Y7, Y5, Y3 \
+	VPERMPS Y0, Y12, Y4 \
+	VPERMPS Y0, Y13, Y0 \
+	VPERMPS Y1, Y13, Y1 \
+	VPERMPS Y2, Y13, Y2 \
+	VPERMPS Y3, Y13, Y3 \
+	VBROADCASTSS 128(SI), Y6 \
+	VBLENDPS $0x80, Y6, Y4, Y4 \
+	VSUBPS Y2, Y0, Y0 \
+	VSUBPS Y2, Y4, Y4 \
+	VMOVUPS Y0, 0(BX) \
+	VMOVUPS Y2, 32(BX) \
+	VMOVUPS Y4, 64(BX) \
+	VMOVUPS Y1, 96(BX) \
+	VMOVUPS Y3, 128(BX) \
+	ADDQ R8, SI \
+	ADDQ $160, BX
+
+// S2COL loads column j of the row results (at BX, 160 bytes apart) and
+// stores its row combinations r0-r2, r2, r4-r2, r1, r3 to positions j,
+// 5+j, ... of v (from AX, R10 bytes apart); AX moves to column j+1 (R9
+// bytes on), BX 32 bytes.
+#define S2COL \
+	VMOVUPS 0(BX), Y0 \
+	VMOVUPS 160(BX), Y1 \
+	VMOVUPS 320(BX), Y2 \
+	VMOVUPS 480(BX), Y3 \
+	VMOVUPS 640(BX), Y4 \
+	VSUBPS Y2, Y0, Y0 \
+	VSUBPS Y2, Y4, Y4 \
+	MOVQ AX, DX \
+	VMOVUPS Y0, (DX) \
+	ADDQ R10, DX \
+	VMOVUPS Y2, (DX) \
+	ADDQ R10, DX \
+	VMOVUPS Y4, (DX) \
+	ADDQ R10, DX \
+	VMOVUPS Y1, (DX) \
+	ADDQ R10, DX \
+	VMOVUPS Y3, (DX) \
+	ADDQ R9, AX \
+	ADDQ $32, BX
+
+// func winoS2InputAVX2(v, rows *float32, ld, xs int, s *[288]float32)
+//
+// The input transform of winoS2InputGo for the eight tiles from rows and
+// v: the column combinations of the five rows into s, then the row
+// combinations into v.
+TEXT ·winoS2InputAVX2(SB), NOSPLIT, $0-40
+	MOVQ v+0(FP), AX
+	MOVQ rows+8(FP), SI
+	MOVQ ld+16(FP), R8
+	SHLQ $2, R8
+	MOVQ xs+24(FP), R9
+	SHLQ $2, R9
+	LEAQ (R9)(R9*4), R10
+	MOVQ s+32(FP), BX
+	MOVQ BX, R11
+	VMOVUPS wino4next<>(SB), Y12
+	VMOVUPS wino4perm<>(SB), Y13
+	S2ROW
+	S2ROW
+	S2ROW
+	S2ROW
+	S2ROW
+	MOVQ R11, BX
+	S2COL
+	S2COL
+	S2COL
+	S2COL
+	S2COL
+	VZEROUPPER
+	RET
+
+// S2SUM loads column j of M (positions j, 5+j, ..., 20+j from AX, R10
+// bytes apart) and sets s to m0+m1+m3 and d to m1+m2+m4; AX moves R9
+// bytes on.
+#define S2SUM(s, d) \
+	MOVQ AX, DX \
+	VMOVUPS (DX), Y10 \
+	ADDQ R10, DX \
+	VMOVUPS (DX), Y11 \
+	ADDQ R10, DX \
+	VMOVUPS (DX), Y12 \
+	ADDQ R10, DX \
+	VMOVUPS (DX), Y13 \
+	ADDQ R10, DX \
+	VMOVUPS (DX), Y14 \
+	VADDPS Y11, Y10, s \
+	VADDPS Y13, s, s \
+	VADDPS Y12, Y11, d \
+	VADDPS Y14, d, d \
+	ADDQ R9, AX
+
+// S2OUT finishes an output row from the sums a0-a4 of its five columns
+// (s0-s4 or d0-d4 of winoS2OutputGo): a0+a1+a3 and a1+a2+a4, plus the
+// bias (Y12), interleaved into 16 outputs, plus the residual at BX
+// (unless 0), clamped to [Y13, Y14], stored at DI (under the masks at CX
+// unless 0); Y0, Y10, Y11 and Y15 are clobbered.
+#define S2OUT(a0, a1, a2, a3, a4) \
+	VADDPS a1, a0, Y10 \
+	VADDPS a3, Y10, Y10 \
+	VADDPS Y12, Y10, Y10 \
+	VADDPS a2, a1, Y11 \
+	VADDPS a4, Y11, Y11 \
+	VADDPS Y12, Y11, Y11 \
+	VUNPCKLPS Y11, Y10, Y15 \
+	VUNPCKHPS Y11, Y10, Y11 \
+	VPERM2F128 $0x20, Y11, Y15, Y10 \
+	VPERM2F128 $0x31, Y11, Y15, Y11 \
+	OUTCHUNK(Y10, 0, Y13, Y14, Y15, Y0) \
+	OUTCHUNK(Y11, 32, Y13, Y14, Y15, Y0)
+
+// func winoS2OutputAVX2(a *winoOutArgs)
+//
+// The output transform of winoS2OutputGo for the eight tiles of a (16
+// outputs a row); a.mask, unless nil, selects the outputs that exist.
+TEXT ·winoS2OutputAVX2(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R8
+	MOVQ 0(R8), AX
+	MOVQ 8(R8), R9
+	SHLQ $2, R9
+	LEAQ (R9)(R9*4), R10
+	S2SUM(Y0, Y5)
+	S2SUM(Y1, Y6)
+	S2SUM(Y2, Y7)
+	S2SUM(Y3, Y8)
+	S2SUM(Y4, Y9)
+	VBROADCASTSS 56(R8), Y12
+	VBROADCASTSS 60(R8), Y13
+	VBROADCASTSS 64(R8), Y14
+	MOVQ 72(R8), CX
+	MOVQ 16(R8), DI
+	MOVQ 32(R8), BX
+	S2OUT(Y0, Y1, Y2, Y3, Y4)
+	MOVQ 24(R8), DI
+	TESTQ DI, DI
+	JEQ s2done
+	MOVQ 40(R8), BX
+	S2OUT(Y5, Y6, Y7, Y8, Y9)
+s2done:
+	VZEROUPPER
+	RET

@@ -174,7 +174,7 @@ func TestWinoWeights(t *testing.T) {
 		w []float32
 		v [4]float32
 	}{{ones, g1}, {imp, ge}} {
-		wt := winoTransformWeights(nil, c.w, 1, 1, 2)
+		wt := winoTransformWeights(nil, c.w, 1, 1, 2, 1)
 		for xi := range 16 {
 			// A 1x1 product with the packed U gives U back.
 			var y [1]float32
@@ -288,7 +288,7 @@ func TestWino4Weights(t *testing.T) {
 		w []float32
 		v [6]float64
 	}{{ones, g1}, {imp, ge}} {
-		wt := winoTransformWeights(nil, c.w, 1, 1, 4)
+		wt := winoTransformWeights(nil, c.w, 1, 1, 4, 1)
 		for xi := range 36 {
 			var y [1]float32
 			gemm.SgemmPackedA(wt.u[xi], false, 1, 1, []float32{1}, 1, 0, y[:], 1, nil)

@@ -27,3 +27,17 @@ func winoInput(v, rows []float32, ld, tw, xs int, _ *[288]float32) {
 func winoOutput(a *winoOutSlices) {
 	winoOutputGo(a.m, a.xs, a.y0, a.y1, a.r0, a.r1, a.ow, a.b, a.lo, a.hi)
 }
+
+// winoS2Enabled says whether FusedConv may take the stride-2 Winograd
+// path: never without the vector transform kernels.
+var winoS2Enabled = false
+
+// winoS2Input is winoS2InputGo.
+func winoS2Input(v, rows []float32, ld, tw, xs int, _ *[288]float32) {
+	winoS2InputGo(v, rows, ld, tw, xs)
+}
+
+// winoS2Output is winoS2OutputGo of the arguments a.
+func winoS2Output(a *winoOutSlices) {
+	winoS2OutputGo(a.m, a.xs, a.y0, a.y1, a.r0, a.r1, a.ow, a.b, a.lo, a.hi)
+}

@@ -278,3 +278,127 @@ func TestFusedConvPrecise(t *testing.T) {
 		t.Errorf("F(2x2, 3x3), F(4x4, 3x3) and the direct path do not all differ: a Winograd tile did not run")
 	}
 }
+
+// TestFusedConvWinogradStride2 checks FusedConv on the stride-2 Winograd
+// path (forced on for every output size) against the float64 reference
+// convolution with the BatchNorm, residual (also in place) and clamp
+// applied after it: odd and even sizes, pads 0, 1 and asymmetric, single
+// images and batches, one and two threads (row and column modes).
+func TestFusedConvWinogradStride2(t *testing.T) {
+	defer ops.SetWinograd(true, 1, 1)()
+	defer ops.SetWinogradS2(1, math.MaxInt)()
+	inf := float32(math.Inf(1))
+	cases := []struct {
+		x, w     []int
+		pads     []int
+		bias, bn bool
+		residual bool
+		clamp    bool
+		lo, hi   float32
+	}{
+		{x: []int{1, 5, 9, 11}, w: []int{7, 5, 3, 3}, pads: []int{1, 1, 1, 1}, bias: true, clamp: true, hi: inf},
+		{x: []int{2, 4, 8, 8}, w: []int{6, 4, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: inf},
+		{x: []int{1, 3, 12, 19}, w: []int{5, 3, 3, 3}, bias: true, residual: true, clamp: true, lo: -0.5, hi: 0.5},
+		{x: []int{2, 9, 20, 16}, w: []int{17, 9, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: 6},
+		{x: []int{1, 8, 23, 19}, w: []int{10, 8, 3, 3}, residual: true},
+		{x: []int{2, 6, 13, 37}, w: []int{11, 6, 3, 3}, pads: []int{2, 0, 1, 3}, bias: true},
+		{x: []int{1, 33, 30, 35}, w: []int{40, 33, 3, 3}, pads: []int{0, 1, 1, 0}, bias: true, clamp: true, lo: -0.1, hi: 0.1},
+		{x: []int{1, 64, 56, 56}, w: []int{32, 64, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, clamp: true, hi: inf},
+		{x: []int{4, 16, 28, 28}, w: []int{24, 16, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: inf},
+		{x: []int{1, 16, 3, 3}, w: []int{4, 16, 3, 3}, bias: true},
+		{x: []int{3, 16, 4, 2}, w: []int{4, 16, 3, 3}, pads: []int{0, 1, 0, 1}, residual: true},
+		{x: []int{5, 12, 14, 14}, w: []int{13, 12, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true},
+	}
+	var worst float64
+	for _, c := range cases {
+		for _, threads := range []int{1, 2} {
+			name := fmt.Sprintf("x%v_w%v_p%v_t%d", c.x, c.w, c.pads, threads)
+			t.Run(name, func(t *testing.T) {
+				n := cvNode("Conv", 1, cvInts("strides", 2, 2))
+				if c.pads != nil {
+					n.Attrs["pads"] = cvInts("pads", cvInts64(c.pads)...)
+				}
+				x := cvRand(1, c.x...)
+				w := cvRand(2, c.w...)
+				var b *tensor.Tensor
+				if c.bias {
+					b = cvRand(3, c.w[0])
+				}
+				want, shape := refConv(x, w, b, 1, []int{2, 2}, nil, c.pads)
+				opt := ops.FusedConvOptions{Clamp: c.clamp, Min: c.lo, Max: c.hi, Pack: true}
+				res := fusedExpect(want, shape, c.w[0], c.bn, c.residual, c.clamp, c.lo, c.hi, &opt)
+				f, err := ops.NewFusedConv(n, 13, w, b, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if on := ops.WinoS2Path(f, c.x); on != ops.Wino4Kernels() {
+					t.Fatalf("stride-2 Winograd path taken: %v, want %v (with the vector kernels)", on, !on)
+				}
+				ctx := &ops.Ctx{Threads: threads}
+				check := func(what string, y []float32) {
+					t.Helper()
+					cvClose(t, what, y, want, winoTol)
+					scale := 1.0
+					for _, v := range want {
+						scale = math.Max(scale, math.Abs(v))
+					}
+					for i, v := range y {
+						worst = math.Max(worst, math.Abs(float64(v)-want[i])/scale)
+					}
+				}
+				for range 2 { // the second run reuses the weights and scratch
+					y := make([]float32, len(want))
+					for i := range y {
+						y[i] = float32(math.NaN()) // not read
+					}
+					if err := f.Forward(ctx, x, res, y); err != nil {
+						t.Fatal(err)
+					}
+					check("output", y)
+				}
+				if c.residual {
+					y := append([]float32(nil), res...)
+					if err := f.Forward(ctx, x, y, y); err != nil {
+						t.Fatal(err)
+					}
+					check("in-place output", y)
+				}
+			})
+		}
+	}
+	t.Logf("largest error relative to the output scale: %.3g", worst)
+}
+
+// TestFusedConvWinogradStride2Released checks a stride-2 convolution whose
+// weights are too large for single images on the stride-2 Winograd path
+// (winoS2MaxWeights) and are released once packed: single images take
+// the direct path on the packed weights, and a batch then takes the
+// Winograd path, its weights unpacked again, both against the float64
+// reference.
+func TestFusedConvWinogradStride2Released(t *testing.T) {
+	defer ops.SetWinograd(true, 1, 1)()
+	defer ops.SetWinogradS2(1, 0)()
+	defer ops.SetWinogradBatch(4, 1)()
+	n := cvNode("Conv", 1, cvInts("strides", 2, 2), cvInts("pads", 1, 1, 1, 1))
+	w := cvRand(2, 12, 10, 3, 3)
+	b := cvRand(3, 12)
+	f, err := ops.NewFusedConv(n, 13, w, b, ops.FusedConvOptions{Pack: true, Release: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, batch := range []int{1, 4, 1} {
+		x := cvRand(uint64(batch), batch, 10, 16, 18)
+		if on, want := ops.WinoS2Path(f, x.Shape), batch == 4 && ops.Wino4Kernels(); on != want {
+			t.Fatalf("batch %d: stride-2 Winograd path taken: %v, want %v", batch, on, want)
+		}
+		want, _ := refConv(x, w, b, 1, []int{2, 2}, nil, []int{1, 1, 1, 1})
+		y := make([]float32, len(want))
+		if err := f.Forward(&ops.Ctx{Threads: 2}, x, nil, y); err != nil {
+			t.Fatal(err)
+		}
+		cvClose(t, fmt.Sprintf("batch %d", batch), y, want, winoTol)
+		if i == 0 && !f.Released() {
+			t.Errorf("batch %d: weights not released", batch)
+		}
+	}
+}
