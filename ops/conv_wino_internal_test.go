@@ -69,18 +69,26 @@ func winoRandSlice(rng *rand.Rand, n int) []float32 {
 // winoInputGo, bit for bit, for tile counts around the vector width (Go
 // against itself without the vector kernel).
 func TestWinoInputKernel(t *testing.T) {
-	rng := rand.New(rand.NewPCG(31, 32))
-	for tw := 1; tw <= 50; tw++ {
-		ld := 32*((tw+15)/16) + 16
-		rows := winoRandSlice(rng, 4*ld)
+	testWinoInputKernel(t, rand.New(rand.NewPCG(31, 32)), 4, 16, 50, func(tw int) int { return 32*((tw+15)/16) + 16 }, winoInput, winoInputGo)
+}
+
+// testWinoInputKernel checks the input transform in, which reads nrows
+// padded input rows of ldOf(tw) floats and writes pos positions, against
+// its Go version ref, bit for bit, for 1 to maxTw tiles (see
+// TestWinoInputKernel).
+func testWinoInputKernel(t *testing.T, rng *rand.Rand, nrows, pos, maxTw int, ldOf func(tw int) int, in func(v, rows []float32, ld, tw, xs int, s *[288]float32), ref func(v, rows []float32, ld, tw, xs int)) {
+	t.Helper()
+	for tw := 1; tw <= maxTw; tw++ {
+		ld := ldOf(tw)
+		rows := winoRandSlice(rng, nrows*ld)
 		xs := max(tw, 8) + 3
-		got := make([]float32, 16*xs+5)
+		got := make([]float32, pos*xs+5)
 		want := make([]float32, len(got))
 		for i := range got {
 			got[i], want[i] = -7, -7 // not written past the tiles
 		}
-		winoInput(got, rows, ld, tw, xs, new([288]float32))
-		winoInputGo(want, rows, ld, tw, xs)
+		in(got, rows, ld, tw, xs, new([288]float32))
+		ref(want, rows, ld, tw, xs)
 		for i := range got {
 			if t := i % xs; t >= tw && t < 8 {
 				continue // room the kernels may write (winoVPad)
@@ -97,12 +105,19 @@ func TestWinoInputKernel(t *testing.T) {
 // with one and two rows, with and without a residual (also in place)
 // and a clamp.
 func TestWinoOutputKernel(t *testing.T) {
-	rng := rand.New(rand.NewPCG(33, 34))
+	testWinoOutputKernel(t, rand.New(rand.NewPCG(33, 34)), 16, 70, winoOutput, winoOutputGo)
+}
+
+// testWinoOutputKernel checks the output transform out of 2x2 tiles from
+// pos positions against its Go version ref, bit for bit, for row widths
+// of 1 to maxOw (see TestWinoOutputKernel).
+func testWinoOutputKernel(t *testing.T, rng *rand.Rand, pos, maxOw int, out func(*winoOutSlices), ref func(m []float32, xs int, y0, y1, r0, r1 []float32, ow int, b, lo, hi float32)) {
+	t.Helper()
 	inf := float32(math.Inf(1))
-	for ow := 1; ow <= 70; ow++ {
+	for ow := 1; ow <= maxOw; ow++ {
 		tw := (ow + 1) / 2
 		xs := tw + 2
-		m := winoRandSlice(rng, 16*xs+16)
+		m := winoRandSlice(rng, pos*xs+16)
 		for _, two := range []bool{false, true} {
 			for _, res := range []int{0, 1, 2} { // none, separate, in place
 				for _, cl := range [][2]float32{{-inf, inf}, {0, inf}, {-0.3, 0.4}} {
@@ -119,9 +134,7 @@ func TestWinoOutputKernel(t *testing.T) {
 							for i := range y[r] {
 								y[r][i] = 9 // not written past ow
 							}
-						}
-						if res == 2 {
-							for r := range y {
+							if res == 2 {
 								copy(y[r], rows[r][:ow])
 							}
 						}
@@ -141,9 +154,9 @@ func TestWinoOutputKernel(t *testing.T) {
 						out(&a)
 						return y
 					}
-					got := run(winoOutput)
+					got := run(out)
 					want := run(func(a *winoOutSlices) {
-						winoOutputGo(a.m, a.xs, a.y0, a.y1, a.r0, a.r1, a.ow, a.b, a.lo, a.hi)
+						ref(a.m, a.xs, a.y0, a.y1, a.r0, a.r1, a.ow, a.b, a.lo, a.hi)
 					})
 					for r := range got {
 						for i := range got[r] {
@@ -190,27 +203,7 @@ func TestWinoWeights(t *testing.T) {
 // against wino4InputGo, bit for bit, for tile counts around the vector
 // width (Go against itself without the vector kernel).
 func TestWino4InputKernel(t *testing.T) {
-	rng := rand.New(rand.NewPCG(35, 36))
-	for tw := 1; tw <= 50; tw++ {
-		ld := 64*((tw+15)/16) + 32
-		rows := winoRandSlice(rng, 6*ld)
-		xs := max(tw, 8) + 3
-		got := make([]float32, 36*xs+16)
-		want := make([]float32, len(got))
-		for i := range got {
-			got[i], want[i] = -7, -7 // not written past the tiles
-		}
-		wino4Input(got, rows, ld, tw, xs, new([288]float32))
-		wino4InputGo(want, rows, ld, tw, xs)
-		for i := range got {
-			if t := i % xs; t >= tw && t < 8 {
-				continue // room the kernels may write (winoVPad)
-			}
-			if !winoSame(got[i], want[i]) {
-				t.Fatalf("tw %d: element %d (position %d, tile %d) is %g, want %g", tw, i, i/xs, i%xs, got[i], want[i])
-			}
-		}
-	}
+	testWinoInputKernel(t, rand.New(rand.NewPCG(35, 36)), 6, 36, 50, func(tw int) int { return 64*((tw+15)/16) + 32 }, wino4Input, wino4InputGo)
 }
 
 // TestWino4OutputKernel checks the vector output transform of F(4x4,

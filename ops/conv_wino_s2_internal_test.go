@@ -28,27 +28,7 @@ func WinoS2Path(f *FusedConv, x []int) bool {
 // path against winoS2InputGo, bit for bit, for tile counts around the
 // vector width (Go against itself without the vector kernel).
 func TestWinoS2InputKernel(t *testing.T) {
-	rng := rand.New(rand.NewPCG(41, 42))
-	for tw := 1; tw <= 40; tw++ {
-		ld := 32*((tw+7)/8) + 1 + 3
-		rows := winoRandSlice(rng, 5*ld)
-		xs := max(tw, 8) + 3
-		got := make([]float32, 25*xs+5)
-		want := make([]float32, len(got))
-		for i := range got {
-			got[i], want[i] = -7, -7 // not written past the tiles
-		}
-		winoS2Input(got, rows, ld, tw, xs, new([288]float32))
-		winoS2InputGo(want, rows, ld, tw, xs)
-		for i := range got {
-			if t := i % xs; t >= tw && t < 8 {
-				continue // room the kernels may write (winoVPad)
-			}
-			if !winoSame(got[i], want[i]) {
-				t.Fatalf("tw %d: element %d (position %d, tile %d) is %g, want %g", tw, i, i/xs, i%xs, got[i], want[i])
-			}
-		}
-	}
+	testWinoInputKernel(t, rand.New(rand.NewPCG(41, 42)), 5, 25, 40, func(tw int) int { return 32*((tw+7)/8) + 4 }, winoS2Input, winoS2InputGo)
 }
 
 // TestWinoS2OutputKernel checks the vector output transform of the
@@ -56,63 +36,7 @@ func TestWinoS2InputKernel(t *testing.T) {
 // around the vector width, with one and two rows, with and without a
 // residual (also in place) and a clamp.
 func TestWinoS2OutputKernel(t *testing.T) {
-	rng := rand.New(rand.NewPCG(43, 44))
-	inf := float32(math.Inf(1))
-	for ow := 1; ow <= 40; ow++ {
-		tw := (ow + 1) / 2
-		xs := tw + 2
-		m := winoRandSlice(rng, 25*xs+16)
-		for _, two := range []bool{false, true} {
-			for _, res := range []int{0, 1, 2} { // none, separate, in place
-				for _, cl := range [][2]float32{{-inf, inf}, {0, inf}, {-0.3, 0.4}} {
-					b := float32(rng.Float64() - 0.5)
-					var rows [2][]float32
-					for r := range rows {
-						rows[r] = winoRandSlice(rng, ow+3)
-					}
-					run := func(out func(*winoOutSlices)) [2][]float32 {
-						var y [2][]float32
-						a := winoOutSlices{m: m, xs: xs, ow: ow, b: b, lo: cl[0], hi: cl[1]}
-						for r := range y {
-							y[r] = make([]float32, ow+3)
-							for i := range y[r] {
-								y[r][i] = 9 // not written past ow
-							}
-							if res == 2 {
-								copy(y[r], rows[r][:ow])
-							}
-						}
-						a.y0 = y[0][:ow]
-						if two {
-							a.y1 = y[1][:ow]
-						}
-						switch res {
-						case 1:
-							a.r0 = rows[0][:ow]
-							if two {
-								a.r1 = rows[1][:ow]
-							}
-						case 2:
-							a.r0, a.r1 = a.y0, a.y1
-						}
-						out(&a)
-						return y
-					}
-					got := run(winoS2Output)
-					want := run(func(a *winoOutSlices) {
-						winoS2OutputGo(a.m, a.xs, a.y0, a.y1, a.r0, a.r1, a.ow, a.b, a.lo, a.hi)
-					})
-					for r := range got {
-						for i := range got[r] {
-							if !winoSame(got[r][i], want[r][i]) {
-								t.Fatalf("ow %d two %v residual %d clamp %v: row %d element %d is %g, want %g", ow, two, res, cl, r, i, got[r][i], want[r][i])
-							}
-						}
-					}
-				}
-			}
-		}
-	}
+	testWinoOutputKernel(t, rand.New(rand.NewPCG(43, 44)), 25, 40, winoS2Output, winoS2OutputGo)
 }
 
 // TestWinoS2Transforms checks the stride-2 transforms end to end on one

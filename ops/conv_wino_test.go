@@ -48,16 +48,21 @@ func TestFusedConvWinograd(t *testing.T) {
 	}
 }
 
+// winoCase is a convolution of TestFusedConvWinograd and
+// TestFusedConvWinogradStride2: input and weight shapes, pads, and what
+// follows the product.
+type winoCase struct {
+	x, w     []int
+	pads     []int
+	bias, bn bool
+	residual bool
+	clamp    bool
+	lo, hi   float32
+}
+
 func testFusedConvWinograd(t *testing.T, tol float64) {
 	inf := float32(math.Inf(1))
-	cases := []struct {
-		x, w     []int
-		pads     []int
-		bias, bn bool
-		residual bool
-		clamp    bool
-		lo, hi   float32
-	}{
+	runWinoCases(t, []winoCase{
 		{x: []int{1, 5, 9, 11}, w: []int{7, 5, 3, 3}, pads: []int{1, 1, 1, 1}, bias: true, clamp: true, hi: inf},
 		{x: []int{2, 4, 8, 8}, w: []int{6, 4, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: inf},
 		{x: []int{1, 3, 12, 19}, w: []int{5, 3, 3, 3}, bias: true, residual: true, clamp: true, lo: -0.5, hi: 0.5},
@@ -70,13 +75,21 @@ func testFusedConvWinograd(t *testing.T, tol float64) {
 		{x: []int{3, 16, 4, 2}, w: []int{4, 16, 3, 3}, pads: []int{0, 1, 0, 1}, residual: true},
 		{x: []int{4, 8, 7, 7}, w: []int{6, 8, 3, 3}, pads: []int{1, 1, 1, 1}, bias: true, residual: true, clamp: true, hi: inf},
 		{x: []int{5, 12, 7, 9}, w: []int{13, 12, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true},
-	}
+	}, 1, tol)
+}
+
+// runWinoCases runs the cases with the given strides (1 or 2) on one and
+// two threads, twice and with the residual in place, against the float64
+// reference within tol, and checks that the stride-2 Winograd path is
+// taken for strides of 2 where the vector kernels are.
+func runWinoCases(t *testing.T, cases []winoCase, stride int, tol float64) {
+	t.Helper()
 	var worst float64
 	for _, c := range cases {
 		for _, threads := range []int{1, 2} {
 			name := fmt.Sprintf("x%v_w%v_p%v_t%d", c.x, c.w, c.pads, threads)
 			t.Run(name, func(t *testing.T) {
-				n := cvNode("Conv", 1)
+				n := cvNode("Conv", 1, cvInts("strides", int64(stride), int64(stride)))
 				if c.pads != nil {
 					n.Attrs["pads"] = cvInts("pads", cvInts64(c.pads)...)
 				}
@@ -86,12 +99,15 @@ func testFusedConvWinograd(t *testing.T, tol float64) {
 				if c.bias {
 					b = cvRand(3, c.w[0])
 				}
-				want, shape := refConv(x, w, b, 1, nil, nil, c.pads)
+				want, shape := refConv(x, w, b, 1, []int{stride, stride}, nil, c.pads)
 				opt := ops.FusedConvOptions{Clamp: c.clamp, Min: c.lo, Max: c.hi, Pack: true}
 				res := fusedExpect(want, shape, c.w[0], c.bn, c.residual, c.clamp, c.lo, c.hi, &opt)
 				f, err := ops.NewFusedConv(n, 13, w, b, opt)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if on, wantOn := ops.WinoS2Path(f, c.x), stride == 2 && ops.Wino4Kernels(); on != wantOn {
+					t.Fatalf("stride-2 Winograd path taken: %v, want %v", on, wantOn)
 				}
 				ctx := &ops.Ctx{Threads: threads}
 				check := func(what string, y []float32) {
@@ -288,14 +304,7 @@ func TestFusedConvWinogradStride2(t *testing.T) {
 	defer ops.SetWinograd(true, 1, 1)()
 	defer ops.SetWinogradS2(1, math.MaxInt)()
 	inf := float32(math.Inf(1))
-	cases := []struct {
-		x, w     []int
-		pads     []int
-		bias, bn bool
-		residual bool
-		clamp    bool
-		lo, hi   float32
-	}{
+	runWinoCases(t, []winoCase{
 		{x: []int{1, 5, 9, 11}, w: []int{7, 5, 3, 3}, pads: []int{1, 1, 1, 1}, bias: true, clamp: true, hi: inf},
 		{x: []int{2, 4, 8, 8}, w: []int{6, 4, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: inf},
 		{x: []int{1, 3, 12, 19}, w: []int{5, 3, 3, 3}, bias: true, residual: true, clamp: true, lo: -0.5, hi: 0.5},
@@ -308,65 +317,7 @@ func TestFusedConvWinogradStride2(t *testing.T) {
 		{x: []int{1, 16, 3, 3}, w: []int{4, 16, 3, 3}, bias: true},
 		{x: []int{3, 16, 4, 2}, w: []int{4, 16, 3, 3}, pads: []int{0, 1, 0, 1}, residual: true},
 		{x: []int{5, 12, 14, 14}, w: []int{13, 12, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true},
-	}
-	var worst float64
-	for _, c := range cases {
-		for _, threads := range []int{1, 2} {
-			name := fmt.Sprintf("x%v_w%v_p%v_t%d", c.x, c.w, c.pads, threads)
-			t.Run(name, func(t *testing.T) {
-				n := cvNode("Conv", 1, cvInts("strides", 2, 2))
-				if c.pads != nil {
-					n.Attrs["pads"] = cvInts("pads", cvInts64(c.pads)...)
-				}
-				x := cvRand(1, c.x...)
-				w := cvRand(2, c.w...)
-				var b *tensor.Tensor
-				if c.bias {
-					b = cvRand(3, c.w[0])
-				}
-				want, shape := refConv(x, w, b, 1, []int{2, 2}, nil, c.pads)
-				opt := ops.FusedConvOptions{Clamp: c.clamp, Min: c.lo, Max: c.hi, Pack: true}
-				res := fusedExpect(want, shape, c.w[0], c.bn, c.residual, c.clamp, c.lo, c.hi, &opt)
-				f, err := ops.NewFusedConv(n, 13, w, b, opt)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if on := ops.WinoS2Path(f, c.x); on != ops.Wino4Kernels() {
-					t.Fatalf("stride-2 Winograd path taken: %v, want %v (with the vector kernels)", on, !on)
-				}
-				ctx := &ops.Ctx{Threads: threads}
-				check := func(what string, y []float32) {
-					t.Helper()
-					cvClose(t, what, y, want, winoTol)
-					scale := 1.0
-					for _, v := range want {
-						scale = math.Max(scale, math.Abs(v))
-					}
-					for i, v := range y {
-						worst = math.Max(worst, math.Abs(float64(v)-want[i])/scale)
-					}
-				}
-				for range 2 { // the second run reuses the weights and scratch
-					y := make([]float32, len(want))
-					for i := range y {
-						y[i] = float32(math.NaN()) // not read
-					}
-					if err := f.Forward(ctx, x, res, y); err != nil {
-						t.Fatal(err)
-					}
-					check("output", y)
-				}
-				if c.residual {
-					y := append([]float32(nil), res...)
-					if err := f.Forward(ctx, x, y, y); err != nil {
-						t.Fatal(err)
-					}
-					check("in-place output", y)
-				}
-			})
-		}
-	}
-	t.Logf("largest error relative to the output scale: %.3g", worst)
+	}, 2, winoTol)
 }
 
 // TestFusedConvWinogradStride2Released checks a stride-2 convolution whose
