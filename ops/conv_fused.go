@@ -95,7 +95,8 @@ type FusedConvOptions struct {
 	// product then reads the packed copy, whatever its width, and Weights
 	// unpacks them again (bit for bit) for whoever needs them. It does
 	// not apply to depthwise convolutions or to those the Winograd path
-	// may take (their transform reads the weights).
+	// may take for single images (their transform reads the weights;
+	// released weights that a batch takes there are unpacked again).
 	Release bool
 }
 
@@ -122,7 +123,7 @@ type FusedConv struct {
 	packed []*gemm.PackedA // per group, when pack applies
 
 	winoOnce  sync.Once
-	wino      *winoWeights // for the Winograd path (see winoOK), when pack applies
+	wino      *winoWeights // for the Winograd path (see winoOK, winoS2OK), when pack applies
 	wino4Once sync.Once
 	wino4     *winoWeights // likewise with the larger tile (see winoTile)
 }
