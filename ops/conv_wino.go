@@ -253,25 +253,32 @@ func winoOutputGo(m []float32, xs int, y0, y1, r0, r1 []float32, ow int, b, lo, 
 			{s[0] + s[1] + s[2] + b, s[1] - s[2] - s[3] + b},
 			{d[0] + d[1] + d[2] + b, d[1] - d[2] - d[3] + b},
 		}
-		for r, y := range [2][]float32{y0, y1} {
-			if y == nil {
-				continue
+		winoStore2(&out, t, y0, y1, r0, r1, ow, lo, hi)
+	}
+}
+
+// winoStore2 stores the 2x2 outputs out of tile t (bias added) into rows
+// y0 and y1 (y1 nil: one row only), ow outputs each, plus the residual
+// rows r0 and r1 (nil: none), clamped to [lo, hi].
+func winoStore2(out *[2][2]float32, t int, y0, y1, r0, r1 []float32, ow int, lo, hi float32) {
+	for r, y := range [2][]float32{y0, y1} {
+		if y == nil {
+			continue
+		}
+		res := r0
+		if r == 1 {
+			res = r1
+		}
+		for k := range 2 {
+			x := 2*t + k
+			if x >= ow {
+				break
 			}
-			res := r0
-			if r == 1 {
-				res = r1
+			v := out[r][k]
+			if res != nil {
+				v += res[x]
 			}
-			for k := range 2 {
-				x := 2*t + k
-				if x >= ow {
-					break
-				}
-				v := out[r][k]
-				if res != nil {
-					v += res[x]
-				}
-				y[x] = min(max(v, lo), hi)
-			}
+			y[x] = min(max(v, lo), hi)
 		}
 	}
 }

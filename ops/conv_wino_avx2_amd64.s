@@ -54,10 +54,12 @@ GLOBL wino4next<>(SB), RODATA|NOPTR, $32
 	VFNMADD231PS Y3, Y15, Y10 \
 	VSUBPS Y3, Y10, Y10
 
-// W4ROW transforms the input row at SI along its columns for the eight
-// tiles (tile t's floats 4t to 4t+5) and stores B^T of them at BX, 32
-// bytes apart; SI moves to the next row (R8 bytes on) and BX past them.
-#define W4ROW \
+// W4SPLIT loads the eight tiles of the input row at SI (tile t's floats
+// 4t to 4t+3, and float 32) and de-interleaves them: Y0, Y2, Y3 hold the
+// tiles' floats 4t, 4t+2, 4t+3 in tile order, Y4 their floats 4t+4 (the
+// next tile's first), and Y1 their floats 4t+1 in the lane order that
+// wino4perm<> (Y13) and wino4next<> (Y12) undo.
+#define W4SPLIT \
 	VMOVUPS 0(SI), Y0 \
 	VMOVUPS 32(SI), Y1 \
 	VMOVUPS 64(SI), Y2 \
@@ -72,12 +74,18 @@ GLOBL wino4next<>(SB), RODATA|NOPTR, $32
 	VSHUFPS $0xDD, Y7, Y5, Y3 \
 	VPERMPS Y0, Y12, Y4 \
 	VPERMPS Y0, Y13, Y0 \
-	VPERMPS Y1, Y12, Y5 \
-	VPERMPS Y1, Y13, Y1 \
 	VPERMPS Y2, Y13, Y2 \
 	VPERMPS Y3, Y13, Y3 \
 	VBROADCASTSS 128(SI), Y6 \
-	VBLENDPS $0x80, Y6, Y4, Y4 \
+	VBLENDPS $0x80, Y6, Y4, Y4
+
+// W4ROW transforms the input row at SI along its columns for the eight
+// tiles (tile t's floats 4t to 4t+5) and stores B^T of them at BX, 32
+// bytes apart; SI moves to the next row (R8 bytes on) and BX past them.
+#define W4ROW \
+	W4SPLIT \
+	VPERMPS Y1, Y12, Y5 \
+	VPERMPS Y1, Y13, Y1 \
 	VBROADCASTSS 132(SI), Y6 \
 	VBLENDPS $0x80, Y6, Y5, Y5 \
 	W4B \
@@ -528,30 +536,13 @@ done:
 	RET
 
 // S2ROW transforms the input row at SI along its columns for the eight
-// tiles of the stride-2 path (tile t's floats 4t to 4t+4: x0-x3 by the
-// de-interleave of W4ROW, x4 the next tile's x0) and stores the column
-// combinations x0-x2, x2, x4-x2, x1, x3 (see winoS2InputGo) at BX, 32
-// bytes apart; SI moves to the next row (R8 bytes on) and BX past them.
+// tiles of the stride-2 path (tile t's floats 4t to 4t+4, x0-x4, from
+// W4SPLIT) and stores the column combinations x0-x2, x2, x4-x2, x1, x3
+// (see winoS2InputGo) at BX, 32 bytes apart; SI moves to the next row (R8
+// bytes on) and BX past them.
 #define S2ROW \
-	VMOVUPS 0(SI), Y0 \
-	VMOVUPS 32(SI), Y1 \
-	VMOVUPS 64(SI), Y2 \
-	VMOVUPS 96(SI), Y3 \
-	VSHUFPS $0x88, Y1, Y0, Y4 \
-	VSHUFPS $0xDD, Y1, Y0, Y5 \
-	VSHUFPS $0x88, Y3, Y2, Y6 \
-	VSHUFPS $0xDD, Y3, Y2, Y7 \
-	VSHUFPS $0x88, Y6, Y4, Y0 \
-	VSHUFPS $0xDD, Y6, Y4, Y2 \
-	VSHUFPS $0x88, Y7, Y5, Y1 \
-	VSHUFPS $0xDD, Y7, Y5, Y3 \
-	VPERMPS Y0, Y12, Y4 \
-	VPERMPS Y0, Y13, Y0 \
+	W4SPLIT \
 	VPERMPS Y1, Y13, Y1 \
-	VPERMPS Y2, Y13, Y2 \
-	VPERMPS Y3, Y13, Y3 \
-	VBROADCASTSS 128(SI), Y6 \
-	VBLENDPS $0x80, Y6, Y4, Y4 \
 	VSUBPS Y2, Y0, Y0 \
 	VSUBPS Y2, Y4, Y4 \
 	VMOVUPS Y0, 0(BX) \

@@ -107,25 +107,6 @@ func winoS2OutputGo(m []float32, xs int, y0, y1, r0, r1 []float32, ow int, b, lo
 			{s[0] + s[1] + s[3] + b, s[1] + s[2] + s[4] + b},
 			{d[0] + d[1] + d[3] + b, d[1] + d[2] + d[4] + b},
 		}
-		for r, y := range [2][]float32{y0, y1} {
-			if y == nil {
-				continue
-			}
-			res := r0
-			if r == 1 {
-				res = r1
-			}
-			for k := range 2 {
-				x := 2*t + k
-				if x >= ow {
-					break
-				}
-				v := out[r][k]
-				if res != nil {
-					v += res[x]
-				}
-				y[x] = min(max(v, lo), hi)
-			}
-		}
+		winoStore2(&out, t, y0, y1, r0, r1, ow, lo, hi)
 	}
 }

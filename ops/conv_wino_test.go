@@ -60,9 +60,11 @@ type winoCase struct {
 	lo, hi   float32
 }
 
-func testFusedConvWinograd(t *testing.T, tol float64) {
+// winoCommonCases are cases of TestFusedConvWinograd and
+// TestFusedConvWinogradStride2 alike.
+func winoCommonCases() []winoCase {
 	inf := float32(math.Inf(1))
-	runWinoCases(t, []winoCase{
+	return []winoCase{
 		{x: []int{1, 5, 9, 11}, w: []int{7, 5, 3, 3}, pads: []int{1, 1, 1, 1}, bias: true, clamp: true, hi: inf},
 		{x: []int{2, 4, 8, 8}, w: []int{6, 4, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: inf},
 		{x: []int{1, 3, 12, 19}, w: []int{5, 3, 3, 3}, bias: true, residual: true, clamp: true, lo: -0.5, hi: 0.5},
@@ -70,12 +72,18 @@ func testFusedConvWinograd(t *testing.T, tol float64) {
 		{x: []int{1, 8, 23, 19}, w: []int{10, 8, 3, 3}, residual: true},
 		{x: []int{2, 6, 13, 37}, w: []int{11, 6, 3, 3}, pads: []int{2, 0, 1, 3}, bias: true},
 		{x: []int{1, 33, 30, 35}, w: []int{40, 33, 3, 3}, pads: []int{0, 1, 1, 0}, bias: true, clamp: true, lo: -0.1, hi: 0.1},
+	}
+}
+
+func testFusedConvWinograd(t *testing.T, tol float64) {
+	inf := float32(math.Inf(1))
+	runWinoCases(t, append(winoCommonCases(), []winoCase{
 		{x: []int{2, 64, 14, 14}, w: []int{64, 64, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: inf},
 		{x: []int{1, 16, 3, 3}, w: []int{4, 16, 3, 3}, bias: true},
 		{x: []int{3, 16, 4, 2}, w: []int{4, 16, 3, 3}, pads: []int{0, 1, 0, 1}, residual: true},
 		{x: []int{4, 8, 7, 7}, w: []int{6, 8, 3, 3}, pads: []int{1, 1, 1, 1}, bias: true, residual: true, clamp: true, hi: inf},
 		{x: []int{5, 12, 7, 9}, w: []int{13, 12, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true},
-	}, 1, tol)
+	}...), 1, tol)
 }
 
 // runWinoCases runs the cases with the given strides (1 or 2) on one and
@@ -304,20 +312,13 @@ func TestFusedConvWinogradStride2(t *testing.T) {
 	defer ops.SetWinograd(true, 1, 1)()
 	defer ops.SetWinogradS2(1, math.MaxInt)()
 	inf := float32(math.Inf(1))
-	runWinoCases(t, []winoCase{
-		{x: []int{1, 5, 9, 11}, w: []int{7, 5, 3, 3}, pads: []int{1, 1, 1, 1}, bias: true, clamp: true, hi: inf},
-		{x: []int{2, 4, 8, 8}, w: []int{6, 4, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: inf},
-		{x: []int{1, 3, 12, 19}, w: []int{5, 3, 3, 3}, bias: true, residual: true, clamp: true, lo: -0.5, hi: 0.5},
-		{x: []int{2, 9, 20, 16}, w: []int{17, 9, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: 6},
-		{x: []int{1, 8, 23, 19}, w: []int{10, 8, 3, 3}, residual: true},
-		{x: []int{2, 6, 13, 37}, w: []int{11, 6, 3, 3}, pads: []int{2, 0, 1, 3}, bias: true},
-		{x: []int{1, 33, 30, 35}, w: []int{40, 33, 3, 3}, pads: []int{0, 1, 1, 0}, bias: true, clamp: true, lo: -0.1, hi: 0.1},
+	runWinoCases(t, append(winoCommonCases(), []winoCase{
 		{x: []int{1, 64, 56, 56}, w: []int{32, 64, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, clamp: true, hi: inf},
 		{x: []int{4, 16, 28, 28}, w: []int{24, 16, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true, residual: true, clamp: true, hi: inf},
 		{x: []int{1, 16, 3, 3}, w: []int{4, 16, 3, 3}, bias: true},
 		{x: []int{3, 16, 4, 2}, w: []int{4, 16, 3, 3}, pads: []int{0, 1, 0, 1}, residual: true},
 		{x: []int{5, 12, 14, 14}, w: []int{13, 12, 3, 3}, pads: []int{1, 1, 1, 1}, bn: true},
-	}, 2, winoTol)
+	}...), 2, winoTol)
 }
 
 // TestFusedConvWinogradStride2Released checks a stride-2 convolution whose
