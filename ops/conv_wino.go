@@ -104,13 +104,14 @@ var (
 	winoCols   = 128
 )
 
-// winoGeomOK reports whether the geometry of s suits F(2x2, 3x3): a 2-D
-// dense convolution (one group) with a 3x3 window, unit strides and
-// dilations.
-func winoGeomOK(s *convShape) bool {
+// winoGeomOK reports whether the geometry of s suits the Winograd path
+// with the given stride (1, or 2 for conv_wino_s2.go): a 2-D dense
+// convolution (one group) with a 3x3 window, that stride on both axes and
+// unit dilations.
+func winoGeomOK(s *convShape, stride int) bool {
 	g := &s.g
 	return s.group == 1 && g.in[0] == 1 && g.k[0] == 1 && g.out[0] == 1 &&
-		g.k[1] == 3 && g.k[2] == 3 && g.s[1] == 1 && g.s[2] == 1 &&
+		g.k[1] == 3 && g.k[2] == 3 && g.s[1] == stride && g.s[2] == stride &&
 		g.d[1] == 1 && g.d[2] == 1 && g.out[1] > 0 && g.out[2] > 0
 }
 
@@ -123,7 +124,7 @@ func winoOK(s *convShape) bool {
 	if s.n >= winoBatch {
 		least = winoBatchMinOut
 	}
-	return winoEnabled && winoGeomOK(s) && min(s.g.out[1], s.g.out[2]) >= least && s.c >= winoMinC
+	return winoEnabled && winoGeomOK(s, 1) && min(s.g.out[1], s.g.out[2]) >= least && s.c >= winoMinC
 }
 
 // winoBatch is the least batch for which the Winograd path also takes

@@ -40,20 +40,10 @@ var (
 	winoS2MaxWeights = 256 * 256
 )
 
-// winoS2GeomOK reports whether the geometry of s suits the stride-2
-// Winograd path: a 2-D dense convolution (one group) with a 3x3 window,
-// strides 2 and unit dilations.
-func winoS2GeomOK(s *convShape) bool {
-	g := &s.g
-	return s.group == 1 && g.in[0] == 1 && g.k[0] == 1 && g.out[0] == 1 &&
-		g.k[1] == 3 && g.k[2] == 3 && g.s[1] == 2 && g.s[2] == 2 &&
-		g.d[1] == 1 && g.d[2] == 1 && g.out[1] > 0 && g.out[2] > 0
-}
-
 // winoS2OK reports whether a FusedConv with packed weights takes the
 // stride-2 Winograd path for s.
 func winoS2OK(s *convShape) bool {
-	if !winoEnabled || !winoS2Enabled || !winoS2GeomOK(s) || s.c < winoMinC {
+	if !winoEnabled || !winoS2Enabled || !winoGeomOK(s, 2) || s.c < winoMinC {
 		return false
 	}
 	if s.n >= winoBatch {
